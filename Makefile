@@ -1,0 +1,31 @@
+# make demo  — create .venv, install, run the demo workflow end to end (figures in results/demo/figures)
+# make test  — create .venv, install, run the test suite
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+
+.PHONY: install demo test test-fast dryrun clean-demo
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml --printshellcmds
+
+test: install
+	$(BIN)/pytest
+
+test-fast: install
+	$(BIN)/pytest -m "not slow and not slurm"
+
+dryrun: install
+	$(BIN)/snakemake -n --quiet rules
+	$(BIN)/snakemake -n --quiet rules --configfile config/demo.yaml
+
+clean-demo:
+	rm -rf results/demo

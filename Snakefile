@@ -1,0 +1,22 @@
+# mpbench: what mixed precision and int8 quantization buy — training and inference speed, energy
+# and accuracy across frameworks, devices, precisions and model sizes.
+# Reproduces Dörrich, Fan & Kist, IEEE Access 11 (2023). See README.md.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

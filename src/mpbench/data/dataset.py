@@ -1,0 +1,63 @@
+"""Loading the preprocessed HDF5 into RAM, splitting by fold and normalising.
+
+Normalisation is a load-time choice: ``"symmetric"`` maps uint8 to [-1, 1] (GPU/CPU training and
+inference, as in the paper), ``"unit"`` to [0, 1] (the Edge TPU's uint8 input).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+NORMALISATIONS = ("symmetric", "unit")
+
+
+def normalise(images: np.ndarray, mode: str = "symmetric") -> np.ndarray:
+    x = images.astype(np.float32) / 255.0
+    if mode == "symmetric":
+        return x * 2.0 - 1.0
+    if mode == "unit":
+        return x
+    raise ValueError(f"unknown normalisation {mode!r}; choose one of {NORMALISATIONS}")
+
+
+@dataclass
+class FoldSplit:
+    """uint8 arrays of one CV split; ``x_*`` (N,H,W), ``y_*`` (N,H,W) in {0,1}."""
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    fold: int
+
+
+def load_h5(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; run the preprocess rule first")
+    with h5py.File(path, "r") as f:
+        for key in ("images", "masks", "fold"):
+            if key not in f:
+                raise KeyError(f"{path} has no dataset {key!r}; it was not written by mpbench's preprocess rule")
+        return {
+            "images": f["images"][...],
+            "masks": f["masks"][...],
+            "fold": f["fold"][...],
+            "source": [s.decode() if isinstance(s, bytes) else s for s in f["source"][...]],
+            "attrs": dict(f.attrs),
+        }
+
+
+def split_fold(data: dict, fold: int, limit: int | None = None) -> FoldSplit:
+    """Validation = frames labelled ``fold``, training = the rest (optionally the first ``limit`` of each)."""
+    n_folds = int(data["attrs"].get("n_folds", data["fold"].max() + 1))
+    if not 0 <= fold < n_folds:
+        raise ValueError(f"fold {fold} out of range: the HDF5 has {n_folds} folds (0..{n_folds - 1})")
+    val = data["fold"] == fold
+    tr_idx, va_idx = np.flatnonzero(~val), np.flatnonzero(val)
+    if limit:
+        tr_idx, va_idx = tr_idx[:limit], va_idx[:limit]
+    return FoldSplit(data["images"][tr_idx], data["masks"][tr_idx],
+                     data["images"][va_idx], data["masks"][va_idx], fold)

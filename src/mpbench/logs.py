@@ -1,0 +1,16 @@
+"""Logging set-up for workflow jobs: one log file per job, mirrored to stderr."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+
+def setup(logfile: str | Path | None = None, level: int = logging.INFO) -> logging.Logger:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if logfile:
+        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(logfile, mode="a"))
+    logging.basicConfig(level=level, handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return logging.getLogger("mpbench")

@@ -1,0 +1,66 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from mpbench import grid
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = str(REPO / "config" / "schema.yaml")
+
+
+def load(name):
+    return yaml.safe_load((REPO / "config" / name).read_text())
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "demo.yaml"])
+def test_configs_validate(name):
+    cfg = load(name)
+    validate(cfg, SCHEMA)
+    assert cfg["infer"]["repeats"] >= 3  # defaults filled in
+
+
+def test_unknown_key_rejected_and_named():
+    cfg = load("demo.yaml")
+    cfg["train"]["learning_rat"] = 0.1
+    with pytest.raises(WorkflowError, match="learning_rat"):
+        validate(cfg, SCHEMA)
+
+
+def test_wrong_type_rejected_and_named():
+    cfg = load("demo.yaml")
+    cfg["data"]["n_samples"] = "many"
+    with pytest.raises(WorkflowError, match="n_samples"):
+        validate(cfg, SCHEMA)
+
+
+def test_unknown_precision_rejected():
+    cfg = load("demo.yaml")
+    cfg["train"]["precisions"] = ["fp32", "fp8"]
+    with pytest.raises(WorkflowError, match="fp8"):
+        validate(cfg, SCHEMA)
+
+
+def test_paper_grid_and_batch_overrides():
+    cfg = load("config.yaml")
+    validate(cfg, SCHEMA)
+    runs = list(grid.train_runs(cfg))
+    assert len(runs) == 2 * 3 * 2 * 4 * 4
+    t = cfg["train"]
+    assert grid.batch_size(t, "pytorch", "rtx3090", "fp32", 64) == 32
+    assert grid.batch_size(t, "tensorflow", "rtx3090", "mixed_fp16", 32) == 64
+    assert grid.batch_size(t, "pytorch", "a100", "fp32", 64) == 128
+    assert all(r["framework"] == "tensorflow" for r in grid.quantize_runs(cfg))
+
+
+def test_device_resources():
+    cfg = load("config.yaml")
+    r = grid.slurm_resources(cfg, "a100")
+    assert r["slurm_partition"] == "a100" and r["gres"] == "gpu:a100:1" and r["gpu"] == 1
+    assert grid.slurm_resources(cfg, "cpu") == {"gpu": 0}
+    cfg2 = copy.deepcopy(cfg)
+    cfg2["slurm"]["account"] = "b999dc"
+    assert grid.slurm_resources(cfg2, "a40")["slurm_account"] == "b999dc"
