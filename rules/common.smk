@@ -31,5 +31,9 @@ def bagls_input(wildcards):
     return DATA["bagls_dir"]
 
 
+def train_result(run):
+    return f"{RESULTS}/train/{run['framework']}/{run['device']}/{run['precision']}/f{run['filters']}/fold{run['fold']}/result.json"
+
+
 def all_outputs():
-    return [H5]
+    return [H5] + [train_result(r) for r in grid.train_runs(config)]

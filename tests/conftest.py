@@ -20,3 +20,12 @@ def h5_path(bagls_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("h5") / "bagls.h5"
     preprocess_bagls(bagls_dir, out, n_samples=40, seed=1, n_folds=2)
     return out
+
+
+@pytest.fixture(scope="session")
+def train_h5(tmp_path_factory) -> Path:
+    """120 synthetic frames cropped to 64×64 (2 folds of 60): small enough to train on 2 cores."""
+    src = write_synthetic_bagls(tmp_path_factory.mktemp("bagls_train"), 120, seed=7)
+    out = tmp_path_factory.mktemp("h5_train") / "bagls_64.h5"
+    preprocess_bagls(src, out, n_samples=120, seed=1, n_folds=2, crop_size=64)
+    return out

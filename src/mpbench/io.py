@@ -12,7 +12,9 @@ def atomic_path(path: str | Path):
     """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
+    base, dot, rest = path.name.partition(".")
+    # Keep every suffix (Keras insists on ".weights.h5" / ".keras").
+    tmp = path.with_name(f".{base}.{os.getpid()}.tmp{dot}{rest}")
     try:
         yield tmp
         os.replace(tmp, path)

@@ -61,3 +61,21 @@ def split_fold(data: dict, fold: int, limit: int | None = None) -> FoldSplit:
         tr_idx, va_idx = tr_idx[:limit], va_idx[:limit]
     return FoldSplit(data["images"][tr_idx], data["masks"][tr_idx],
                      data["images"][va_idx], data["masks"][va_idx], fold)
+
+
+def stage_to_local(path: str | Path, enabled: bool = True) -> Path:
+    """Copy the HDF5 to node-local ``$TMPDIR`` inside a SLURM job (shared filesystems are slow).
+
+    Returns the path to read from: the staged copy, or ``path`` unchanged outside SLURM, when
+    disabled, or when ``$TMPDIR`` is unset.
+    """
+    import os
+    import shutil
+    path = Path(path)
+    tmpdir = os.environ.get("TMPDIR")
+    if not (enabled and tmpdir and os.environ.get("SLURM_JOB_ID")):
+        return path
+    local = Path(tmpdir) / f"mpbench_{os.environ['SLURM_JOB_ID']}_{path.name}"
+    if not local.exists() or local.stat().st_size != path.stat().st_size:
+        shutil.copyfile(path, local)
+    return local

@@ -1,0 +1,155 @@
+"""Both trainers on CPU with tiny data: they learn, stop early, resume, and record divergence."""
+import json
+import logging
+import math
+
+import pytest
+import torch
+
+from mpbench.models import UNetSpec
+from mpbench.models.unet_keras import build_unet as build_keras
+from mpbench.models.unet_torch import build_unet as build_torch
+from mpbench.training import loop
+from mpbench.training.settings import PrecisionUnavailable, TrainSettings
+
+EXT = {"pytorch": "pt", "tensorflow": "keras"}
+
+
+def settings(framework, **kw):
+    base = dict(framework=framework, device="cpu", device_type="cpu", precision="fp32", filters=8, fold=0,
+                batch_size=16, learning_rate=3e-3, max_epochs=8, patience=10, channels_last=False, threads=2)
+    base.update(kw)
+    return TrainSettings(**base)
+
+
+def run(s, h5, tmp_path):
+    out = tmp_path / s.framework / s.precision
+    return loop.train(s, h5, out / "result.json", out / f"model.{EXT[s.framework]}", out / "checkpoint"), out
+
+
+def backend_class(framework):
+    if framework == "pytorch":
+        from mpbench.training.torch_backend import TorchBackend
+        return TorchBackend
+    from mpbench.training.keras_backend import KerasBackend
+    return KerasBackend
+
+
+@pytest.mark.parametrize("filters", [8, 16, 32, 64])
+@pytest.mark.parametrize("upsampling", ["nearest", "transpose", "edgetpu"])
+def test_unets_have_equal_parameter_counts(filters, upsampling):
+    spec = UNetSpec(filters, upsampling=upsampling)
+    n_torch = sum(p.numel() for p in build_torch(spec).parameters() if p.requires_grad)
+    n_keras = sum(int(w.numpy().size) for w in build_keras(spec, input_size=32).trainable_weights)
+    assert n_torch == n_keras > 0
+
+
+def test_edgetpu_upsampling_equals_nearest():
+    from mpbench.models.unet_torch import EdgeTPUUpsample
+    x = torch.randn(2, 3, 5, 7)
+    assert torch.equal(EdgeTPUUpsample()(x), torch.nn.Upsample(scale_factor=2, mode="nearest")(x))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
+def test_trainer_learns_and_records(framework, train_h5, tmp_path):
+    result, out = run(settings(framework), train_h5, tmp_path)
+    assert result["status"] == "ok" and result["epochs"] == 8
+    ious = [h["val_iou"] for h in result["history"]]
+    # Synthetic glottis segmentation is easy: 8 epochs on 60 frames reach IoU > 0.6.
+    assert result["val_iou"] == max(ious) > 0.6
+    assert max(ious) > ious[0]
+    saved = json.loads((out / "result.json").read_text())
+    assert saved["val_iou"] == result["val_iou"]
+    t = saved["timing"]
+    assert t["first_epoch_excluded"] and t["epochs_timed"] == 7
+    mean_epoch = sum(h["seconds"] for h in saved["history"][1:]) / 7
+    assert math.isclose(t["per_sample_s"], mean_epoch / saved["n_train"], rel_tol=1e-9)
+    assert math.isclose(t["throughput"] * t["per_sample_s"], 1.0)
+    assert saved["energy"] is None and saved["energy_meter"]["reason"]
+    prov = saved["provenance"]
+    assert prov["hostname"] and prov["cpu"] and prov["python"]
+    assert prov["torch" if framework == "pytorch" else "tensorflow"]
+    assert (out / f"model.{EXT[framework]}").stat().st_size > 0
+    assert not (out / "checkpoint").exists()  # removed once complete
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
+def test_mixed_bf16_trains_on_cpu(framework, train_h5, tmp_path):
+    result, _ = run(settings(framework, precision="mixed_bf16", max_epochs=2), train_h5, tmp_path)
+    assert result["status"] == "ok" and all(math.isfinite(h["loss"]) for h in result["history"])
+
+
+@pytest.mark.slow
+def test_early_stopping(train_h5, tmp_path, monkeypatch):
+    monkeypatch.setattr(backend_class("pytorch"), "evaluate", lambda self: 0.5)
+    result, _ = run(settings("pytorch", patience=2, max_epochs=8), train_h5, tmp_path)
+    assert result["stopped_early"] and result["epochs"] == 3 and result["best_epoch"] == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
+def test_resume_continues_at_next_epoch(framework, train_h5, tmp_path, monkeypatch, caplog):
+    cls = backend_class(framework)
+    real = cls.train_epoch
+    calls = {"n": 0}
+
+    def killed_in_epoch_3(self):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("simulated SLURM time limit")
+        return real(self)
+
+    monkeypatch.setattr(cls, "train_epoch", killed_in_epoch_3)
+    s = settings(framework, max_epochs=4)
+    with pytest.raises(KeyboardInterrupt):
+        run(s, train_h5, tmp_path)
+    out = tmp_path / framework / "fp32"
+    assert not (out / "result.json").exists() and (out / "checkpoint" / "loop_state.json").exists()
+    monkeypatch.setattr(cls, "train_epoch", real)
+    with caplog.at_level(logging.INFO):
+        result, _ = run(s, train_h5, tmp_path)
+    assert "continuing at epoch 3" in caplog.text
+    assert result["resumed_at_epochs"] == [3]
+    assert [h["epoch"] for h in result["history"]] == [1, 2, 3, 4]
+    assert result["status"] == "ok" and result["val_iou"] > 0.3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
+def test_nan_loss_is_recorded_as_diverged(framework, train_h5, tmp_path, monkeypatch):
+    cls = backend_class(framework)
+    real = cls.train_epoch
+    epochs = {"n": 0}
+
+    def nan_in_epoch_2(self):
+        epochs["n"] += 1
+        loss = real(self)
+        return float("nan") if epochs["n"] == 2 else loss
+
+    monkeypatch.setattr(cls, "train_epoch", nan_in_epoch_2)
+    result, out = run(settings(framework, max_epochs=5), train_h5, tmp_path)
+    assert result["status"] == "diverged" and result["epochs"] == 1
+    assert result["history"][-1]["loss"] is None
+    assert json.loads((out / "result.json").read_text())["status"] == "diverged"
+    assert (out / f"model.{EXT[framework]}").exists()
+
+
+def test_apex_missing_says_how_to_install():
+    from mpbench.training.torch_backend import PrecisionContext
+    with pytest.raises(PrecisionUnavailable, match="not on PyPI"):
+        PrecisionContext("apex_o1", torch.device("cuda"), settings("pytorch", precision="apex_o1"))
+
+
+def test_gpu_device_without_gpu_fails_early(train_h5, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    s = settings("pytorch", device="a100", device_type="cuda")
+    with pytest.raises(RuntimeError, match="'a100' is a CUDA device"):
+        run(s, train_h5, tmp_path)
+
+
+def test_unknown_precision_rejected():
+    with pytest.raises(ValueError, match="unknown precision 'fp8'"):
+        settings("pytorch", precision="fp8")
