@@ -23,6 +23,7 @@ class TrainSettings:
     fp16_adam_epsilon: float = 1e-4
     fp16_loss_scale: float = 128.0
     channels_last: bool = True
+    cudnn_benchmark: bool = False
     samples_limit: int | None = None
     threads: int = 2
     seed: int = 42

@@ -1,0 +1,113 @@
+"""Per-sample training time of one optimiser step, per framework / precision / model size / batch.
+
+    python benchmarks/train_step.py --framework pytorch --precisions fp32 tf32 mixed_fp16 mixed_bf16 \
+        --filters 8 64 --batch 128 [--device cuda] [--channels-last/--no-channels-last]
+
+Runs the trainers' own step (``TorchBackend.train_step`` / ``KerasBackend._train_step``) on random
+224×224 data resident on the device: warm-up steps excluded, the device synchronised around every
+timed step, median and interquartile range over the timed steps. Speed-up = throughput ratio to
+strict ``fp32`` (TF32 off), as the paper defines it. Prints a Markdown table.
+"""
+import argparse
+import statistics
+import sys
+import time
+from types import SimpleNamespace
+
+import numpy as np
+
+from mpbench.timing import summarize
+from mpbench.training.settings import TrainSettings
+
+
+def fake_split(n: int, size: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
+    y = (rng.random((n, size, size)) > 0.9).astype(np.uint8)
+    return SimpleNamespace(x_train=x, y_train=y, x_val=x[:1], y_val=y[:1], fold=0)
+
+
+def time_steps(framework, settings, split, warmup, steps):
+    if framework == "pytorch":
+        import torch
+        from mpbench.training.torch_backend import TorchBackend
+        b = TorchBackend(settings, split)
+        idx = torch.arange(settings.batch_size, device=b.device)
+        step = lambda: b.train_step(b.x_train[idx], b.y_train[idx])  # noqa: E731
+        sync = b.sync
+        device_name = torch.cuda.get_device_name() if b.device.type == "cuda" else "cpu"
+        peak = lambda: b.peak_memory_bytes()  # noqa: E731
+    else:
+        from mpbench.training.keras_backend import KerasBackend
+        b = KerasBackend(settings, split)
+        idx = b.tf.constant(np.arange(settings.batch_size, dtype=np.int32))
+        step = lambda: b._train_step(idx)  # noqa: E731
+        sync = lambda: None  # noqa: E731  (float(loss) below synchronises)
+        device_name = "GPU:0" if b.gpu_index is not None else "cpu"
+        peak = lambda: b.peak_memory_bytes()  # noqa: E731
+    for _ in range(warmup):
+        loss = step()
+    float(loss)
+    sync()
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        loss = step()
+        float(loss)
+        sync()
+        times.append(time.perf_counter() - t)
+    return times, device_name, peak()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--framework", choices=["pytorch", "tensorflow"], default="pytorch")
+    ap.add_argument("--precisions", nargs="+", default=["fp32", "tf32", "mixed_fp16", "mixed_bf16"])
+    ap.add_argument("--filters", nargs="+", type=int, default=[8, 64])
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default=None)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=False)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    if a.device is None:
+        import torch
+        a.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if a.device == "cpu":
+        print("note: no GPU here — CPU numbers only; GPU targets need a CUDA device", file=sys.stderr)
+    split = fake_split(a.batch, a.size)
+    rows = []
+    for f in a.filters:
+        ref = None
+        for p in a.precisions:
+            s = TrainSettings(framework=a.framework, device=a.device, device_type=a.device, precision=p,
+                              filters=f, fold=0, batch_size=a.batch, channels_last=a.channels_last, cudnn_benchmark=a.cudnn_benchmark,
+                              threads=a.threads)
+            try:
+                times, dev, peak = time_steps(a.framework, s, split, a.warmup, a.steps)
+            except Exception as e:  # report and go on: one precision failing must not hide the rest
+                rows.append((f, p, None, None, None, None, None, f"{type(e).__name__}: {e}"[:80]))
+                continue
+            st = summarize(times)
+            print(f"  f={f} {p}: {st['median'] / a.batch * 1e3:.3f} ms/image", file=sys.stderr, flush=True)
+            per_img_ms = st["median"] / a.batch * 1e3
+            thr = a.batch / st["median"]
+            if p == "fp32":
+                ref = thr
+            rows.append((f, p, per_img_ms, st["iqr"] / a.batch * 1e3, thr, thr / ref if ref else None,
+                         peak / 2**30 if peak else None, dev))
+    print(f"\n{a.framework}, batch {a.batch}, {a.size}x{a.size}, channels_last={a.channels_last}, "
+          f"cudnn_benchmark={a.cudnn_benchmark}, {a.warmup} warm-up + {a.steps} timed steps")
+    print("| f | precision | ms/image (median) | IQR ms/image | images/s | speed-up vs fp32 | peak GiB | device |")
+    print("|---|---|---|---|---|---|---|---|")
+    fmt = lambda v, spec: "—" if v is None else format(v, spec)  # noqa: E731
+    for f, p, ms, iqr, thr, sp, peak, dev in rows:
+        print(f"| {f} | {p} | {fmt(ms, '.3f')} | {fmt(iqr, '.3f')} | {fmt(thr, '.0f')} | {fmt(sp, '.2f')} | "
+              f"{fmt(peak, '.1f')} | {dev} |")
+
+
+if __name__ == "__main__":
+    main()
