@@ -8,6 +8,7 @@ the paper's TensorFlow 2.9 defaults.
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -29,9 +30,12 @@ def configure_tensorflow(settings: TrainSettings):
         raise PrecisionUnavailable(f"{settings.precision} is PyTorch-only (NVIDIA Apex AMP); "
                                    "use mixed_fp16 for TensorFlow")
     if settings.device_type == "cpu":
-        tf.config.threading.set_intra_op_parallelism_threads(settings.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-        tf.config.set_visible_devices([], "GPU")
+        try:  # only possible before TensorFlow initialises its runtime (first op in this process)
+            tf.config.threading.set_intra_op_parallelism_threads(settings.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+            tf.config.set_visible_devices([], "GPU")
+        except RuntimeError as e:
+            logging.getLogger(__name__).info("TensorFlow already initialised, keeping its threads/devices: %s", e)
     elif not tf.config.list_physical_devices("GPU"):
         raise RuntimeError(
             f"device {settings.device!r} is a CUDA device but TensorFlow {tf.__version__} sees no GPU "
