@@ -36,7 +36,6 @@ def time_steps(framework, settings, split, warmup, steps):
         step = lambda: b.train_step(b.x_train[idx], b.y_train[idx])  # noqa: E731
         sync = b.sync
         device_name = torch.cuda.get_device_name() if b.device.type == "cuda" else "cpu"
-        peak = lambda: b.peak_memory_bytes()  # noqa: E731
     else:
         from mpbench.training.keras_backend import KerasBackend
         b = KerasBackend(settings, split)
@@ -44,7 +43,6 @@ def time_steps(framework, settings, split, warmup, steps):
         step = lambda: b._train_step(idx)  # noqa: E731
         sync = lambda: None  # noqa: E731  (float(loss) below synchronises)
         device_name = "GPU:0" if b.gpu_index is not None else "cpu"
-        peak = lambda: b.peak_memory_bytes()  # noqa: E731
     for _ in range(warmup):
         loss = step()
     float(loss)
@@ -56,7 +54,7 @@ def time_steps(framework, settings, split, warmup, steps):
         float(loss)
         sync()
         times.append(time.perf_counter() - t)
-    return times, device_name, peak()
+    return times, device_name, b.peak_memory_bytes()
 
 
 def main():

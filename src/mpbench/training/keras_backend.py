@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io import atomic_path
 from .settings import PrecisionUnavailable, TrainSettings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -125,7 +126,6 @@ class KerasBackend:
 
     # --- persistence -------------------------------------------------------------------------
     def save_checkpoint(self, folder: Path):
-        from ..io import atomic_path
         folder = Path(folder)
         with atomic_path(folder / "last.weights.h5") as tmp:
             self.model.save_weights(tmp)
@@ -144,7 +144,6 @@ class KerasBackend:
         self.rng.bit_generator.state = np.load(folder / "last_rng.npy", allow_pickle=True).item()
 
     def save_best(self, folder: Path):
-        from ..io import atomic_path
         with atomic_path(Path(folder) / "best.weights.h5") as tmp:
             self.model.save_weights(tmp)
 
@@ -152,7 +151,6 @@ class KerasBackend:
         self.model.load_weights(Path(folder) / "best.weights.h5")
 
     def save_model(self, path: Path):
-        from ..io import atomic_path
         with atomic_path(path) as tmp:
             self.model.save(tmp)
 

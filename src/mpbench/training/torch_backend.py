@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..io import atomic_path
 from ..models import UNetSpec
 from ..models.unet_torch import build_unet
 from .settings import PrecisionUnavailable, TrainSettings
@@ -144,15 +145,6 @@ class TorchBackend:
         return float(total.item() / n)
 
     @torch.no_grad()
-    def predict_logits(self, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-        self.model.eval()
-        outs = []
-        for i in range(0, len(x), batch_size):
-            with self.prec.autocast():
-                outs.append(self.model(x[i:i + batch_size]).float())
-        return torch.cat(outs)
-
-    @torch.no_grad()
     def evaluate(self) -> float:
         self.model.eval()
         inter = torch.zeros((), device=self.device, dtype=torch.float64)
@@ -175,7 +167,6 @@ class TorchBackend:
                 "gen": self.gen.get_state(), "torch_rng": torch.get_rng_state()}
 
     def save_checkpoint(self, folder: Path):
-        from ..io import atomic_path
         with atomic_path(Path(folder) / "last.pt") as tmp:
             torch.save(self._full_state(), tmp)
 
@@ -189,7 +180,6 @@ class TorchBackend:
         torch.set_rng_state(st["torch_rng"])
 
     def save_best(self, folder: Path):
-        from ..io import atomic_path
         with atomic_path(Path(folder) / "best.pt") as tmp:
             torch.save(copy.deepcopy(self.model.state_dict()), tmp)
 
@@ -198,7 +188,6 @@ class TorchBackend:
 
     def save_model(self, path: Path):
         """The best weights as a float32 state dict (.pt), loadable without mpbench's precision set-up."""
-        from ..io import atomic_path
         state = {k: v.float() if v.is_floating_point() else v for k, v in self.model.state_dict().items()}
         with atomic_path(path) as tmp:
             torch.save({"state_dict": state, "spec": vars(self.model.spec) if hasattr(self.model, "spec")
