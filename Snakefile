@@ -15,6 +15,8 @@ validate(config, "config/schema.yaml")
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
+include: "rules/infer.smk"
+include: "rules/quantize.smk"
 
 
 rule all:

@@ -31,9 +31,36 @@ def bagls_input(wildcards):
     return DATA["bagls_dir"]
 
 
+def train_params(framework):
+    from mpbench.training.settings import TrainSettings
+
+    return lambda wc: TrainSettings.from_config(
+        config, framework, wc.device, wc.precision, int(wc.filters), int(wc.fold)
+    ).to_dict()
+
+
+def device_resource(key, default):
+    return lambda wildcards: grid.slurm_resources(config, wildcards.device).get(key, default)
+
+
+def run_dir(phase, run):
+    """Result folder of one grid cell, e.g. results/train/pytorch/a100/mixed_fp16/f64/fold0."""
+    return f"{RESULTS}/{phase}/{run['framework']}/{run['device']}/{run['precision']}/f{run['filters']}/fold{run['fold']}"
+
+
 def train_result(run):
-    return f"{RESULTS}/train/{run['framework']}/{run['device']}/{run['precision']}/f{run['filters']}/fold{run['fold']}/result.json"
+    return f"{run_dir('train', run)}/result.json"
+
+
+def quantize_dir(run):
+    return f"{RESULTS}/quantize/{run['device']}/{run['precision']}/f{run['filters']}/fold{run['fold']}"
 
 
 def all_outputs():
-    return [H5] + [train_result(r) for r in grid.train_runs(config)]
+    out = [H5] + [train_result(r) for r in grid.train_runs(config)]
+    out += [f"{run_dir('infer', r)}/result.json" for r in grid.infer_runs(config)]
+    for r in grid.quantize_runs(config):
+        out.append(f"{quantize_dir(r)}/result.json")
+        if "int8" in config["quantize"]["variants"]:
+            out.append(f"{quantize_dir(r)}/edgetpu_infer.json")
+    return out

@@ -1,18 +1,6 @@
 TRAIN_DIR = f"{RESULTS}/train/{{framework}}/{{device}}/{{precision}}/f{{filters}}/fold{{fold}}"
 
 
-def train_params(framework):
-    from mpbench.training.settings import TrainSettings
-
-    return lambda wc: TrainSettings.from_config(
-        config, framework, wc.device, wc.precision, int(wc.filters), int(wc.fold)
-    ).to_dict()
-
-
-def device_resource(key, default):
-    return lambda wildcards: grid.slurm_resources(config, wildcards.device).get(key, default)
-
-
 for _framework, _ext, _env in (("tensorflow", "keras", "tensorflow"), ("pytorch", "pt", "pytorch")):
 
     rule:

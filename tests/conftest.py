@@ -29,3 +29,29 @@ def train_h5(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("h5_train") / "bagls_64.h5"
     preprocess_bagls(src, out, n_samples=120, seed=1, n_folds=2, crop_size=64)
     return out
+
+
+@pytest.fixture(scope="session")
+def trained(train_h5, tmp_path_factory):
+    """Models trained for 8 epochs on the 64×64 data (val IoU > 0.6), by framework and precision.
+
+    Returns a function ``(framework, precision) -> (settings, model_path)``; each model is trained
+    once per session, on first use.
+    """
+    from mpbench.training import loop
+    from mpbench.training.settings import TrainSettings
+    root = tmp_path_factory.mktemp("trained")
+    cache = {}
+
+    def get(framework: str, precision: str = "fp32"):
+        if (framework, precision) not in cache:
+            s = TrainSettings(framework=framework, device="cpu", device_type="cpu", precision=precision, filters=8,
+                              fold=0, batch_size=16, learning_rate=3e-3, max_epochs=8, patience=10,
+                              channels_last=False, threads=2)
+            out = root / framework / precision
+            model = out / ("model.pt" if framework == "pytorch" else "model.keras")
+            result = loop.train(s, train_h5, out / "result.json", model, out / "checkpoint")
+            assert result["val_iou"] > 0.5, result["val_iou"]
+            cache[framework, precision] = (s, model)
+        return cache[framework, precision]
+    return get

@@ -39,8 +39,8 @@ def infer_runs(config: dict):
 
 
 def quantize_runs(config: dict):
-    """Post-training quantization: TensorFlow models only, as in the paper."""
-    return [r for r in train_runs(config) if r["framework"] == "tensorflow"]
+    """Post-training quantization: TensorFlow models only, as in the paper, of the inference folds."""
+    return [r for r in infer_runs(config) if r["framework"] == "tensorflow"]
 
 
 def slurm_resources(config: dict, device: str) -> dict:

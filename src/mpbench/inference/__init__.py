@@ -1,0 +1,1 @@
+"""Inference speed of trained models: framework runners and the batch-size benchmark."""

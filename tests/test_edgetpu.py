@@ -1,0 +1,118 @@
+"""edgetpu_compiler log parsing on real logs, and the Edge TPU stages where nothing is installed."""
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from mpbench import io
+from mpbench.edgetpu.compiler import parse_log, to_bytes
+from mpbench.edgetpu.stage import CPU_FALLBACK_DEVICE, compile_stage, infer_stage
+
+LOGS = Path(__file__).parent / "data" / "edgetpu_compiler"
+
+
+def test_memory_sizes():
+    assert to_bytes("0.00B") == 0
+    assert to_bytes("3.00KiB") == 3072
+    assert to_bytes("7.04MiB") == round(7.04 * 1024**2)
+    with pytest.raises(ValueError):
+        to_bytes("lots")
+
+
+def test_parse_v15_printed_output_with_ops_on_cpu():
+    r = parse_log((LOGS / "v15_stdout_partial.log").read_text())
+    assert r["compiler_version"] == "15.0.340273435" and r["compile_ms"] == 577
+    assert r["on_chip_used_bytes"] == 3072 and r["off_chip_used_bytes"] == 0
+    assert r["on_chip_remaining_bytes"] == round(7.67 * 1024**2)
+    assert r["total_ops"] == 36 and r["edgetpu_subgraphs"] == 1
+    # The table agrees with the compiler's own summary lines.
+    assert (r["n_ops_on_edgetpu"], r["n_ops_on_cpu"]) == (2, 34)
+    assert (r["ops_on_edgetpu_reported"], r["ops_on_cpu_reported"]) == (2, 34)
+    assert r["ops_mapped"] == {"QUANTIZE": 1, "CONV_2D": 1}
+    assert r["ops_on_cpu"]["LEAKY_RELU"] == {"Operation not supported": 11}
+    assert r["ops_on_cpu"]["QUANTIZE"] == {
+        "Operation is otherwise supported, but not mapped due to some unspecified limitation": 2,
+        "More than one subgraph is not supported": 1}
+    assert r["ops_on_cpu"]["RESIZE_NEAREST_NEIGHBOR"] == {"Operation version not supported": 1}
+    assert not r["fully_mapped"]
+
+
+def test_parse_v15_fully_mapped():
+    r = parse_log((LOGS / "v15_stdout_full.log").read_text())
+    assert r["fully_mapped"] and r["n_ops_on_cpu"] == 0
+    assert r["n_ops_on_edgetpu"] == r["total_ops"] == 214
+    assert r["on_chip_used_bytes"] == round(7.04 * 1024**2)
+    assert r["off_chip_used_bytes"] == round(15.06 * 1024**2)   # parameters streamed: slower inference
+    assert r["ops_mapped"]["CONV_2D"] == 132
+
+
+def test_parse_v14_operation_log_file():
+    r = parse_log((LOGS / "v14_operation_log_partial.log").read_text())
+    assert r["compiler_version"] == "14.1.317412892"
+    assert r["total_ops"] is None and r["on_chip_used_bytes"] is None   # the .log file has only the table
+    assert r["ops_mapped"] == {"MAX_POOL_2D": 6, "CONV_2D": 11, "QUANTIZE": 2}
+    assert (r["n_ops_on_edgetpu"], r["n_ops_on_cpu"]) == (19, 6)
+    assert len(r["operators"]) == 8
+
+
+@pytest.fixture(scope="module")
+def int8_model(trained, train_h5, tmp_path_factory):
+    from mpbench.quantization.pipeline import quantize
+    s, path = trained("tensorflow", "fp32")
+    out = tmp_path_factory.mktemp("int8")
+    quantize(s, path, train_h5, {"int8": out / "model_int8.tflite"}, out / "result.json", 16, 8, 0, 3)
+    return out / "model_int8.tflite"
+
+
+@pytest.mark.slow
+def test_missing_compiler_required_fails_early_naming_it(int8_model, tmp_path):
+    with pytest.raises(RuntimeError, match="edgetpu_compiler.*not found.*edgetpu.required"):
+        compile_stage(int8_model, tmp_path / "c.json", tmp_path / "c.log", "edgetpu_compiler_absent", required=True)
+    assert not (tmp_path / "c.json").exists()
+
+
+@pytest.mark.slow
+def test_unavailable_path_times_int8_on_cpu_labelled_cpu_int8(int8_model, train_h5, tmp_path):
+    c = compile_stage(int8_model, tmp_path / "c.json", tmp_path / "c.log", "edgetpu_compiler_absent", required=False)
+    assert c["status"] == "unavailable" and "not found" in c["reason"]
+    assert "not found" in (tmp_path / "c.log").read_text()
+    with pytest.raises(RuntimeError, match="edgetpu.required"):
+        infer_stage(tmp_path / "c.json", int8_model, train_h5, 0, tmp_path / "i.json", 8, 1, 3, required=True)
+    r = infer_stage(tmp_path / "c.json", int8_model, train_h5, 0, tmp_path / "i.json", 8, 1, 3, required=False)
+    assert r["status"] == "unavailable" and r["device"] == CPU_FALLBACK_DEVICE
+    assert r["measured_model"] == str(int8_model) and r["reason"] == c["reason"]
+    assert r["batch1"]["per_image_s"]["n"] == 3 and 0 <= r["iou"] <= 1
+    assert io.read_json(tmp_path / "i.json")["device"] == CPU_FALLBACK_DEVICE
+
+
+@pytest.mark.slow
+def test_compiler_run_is_logged_and_parsed(int8_model, train_h5, tmp_path):
+    """A stand-in executable replays a real compiler output and writes the compiled model, so the
+    subprocess call, the saved log and the parse run for real; the Edge TPU runtime is still absent."""
+    fake = tmp_path / "edgetpu_compiler"
+    fake.write_text(f"""#!/bin/sh
+# args: -s -o OUTDIR MODEL
+cat {LOGS / 'v15_stdout_full.log'}
+cp "$4" "$3/$(basename "$4" .tflite)_edgetpu.tflite"
+""")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    out = tmp_path / "q"
+    out.mkdir()
+    c = compile_stage(int8_model, out / "c.json", out / "c.log", str(fake), required=True)
+    assert c["status"] == "ok" and c["fully_mapped"] and c["total_ops"] == 214
+    assert Path(c["compiled_model"]).exists() and "Operator" in (out / "c.log").read_text()
+    r = infer_stage(out / "c.json", int8_model, train_h5, 0, out / "i.json", 4, 0, 3, required=False)
+    assert r["status"] == "unavailable" and "libedgetpu" in r["reason"]
+
+
+@pytest.mark.slow
+def test_failing_compiler_is_recorded(int8_model, tmp_path):
+    fake = tmp_path / "edgetpu_compiler"
+    fake.write_text("#!/bin/sh\necho 'Internal compiler error. Aborting!'\nexit 1\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    c = compile_stage(int8_model, tmp_path / "c.json", tmp_path / "c.log", str(fake), required=False)
+    assert c["status"] == "failed" and c["returncode"] == 1 and c["compiled_model"] is None
+    with pytest.raises(RuntimeError, match="exited with 1"):
+        compile_stage(int8_model, tmp_path / "d.json", tmp_path / "d.log", str(fake), required=True)
+    assert io.read_json(tmp_path / "d.json")["status"] == "failed"

@@ -1,0 +1,75 @@
+"""The inference benchmark: result schema for both frameworks, warm-up exclusion, OOM per batch size."""
+import numpy as np
+import pytest
+
+from mpbench import io
+from mpbench.inference.bench import benchmark, tile_batch, time_batch_sizes
+
+
+class CountingRunner:
+    """Records what the benchmark does; 'runs out of memory' above ``max_batch``."""
+    gpu_index = None
+
+    def __init__(self, max_batch=10**9):
+        self.max_batch, self.runs, self.syncs = max_batch, [], 0
+
+    def prepare(self, images):
+        if len(images) > self.max_batch:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return images
+
+    def run(self, x):
+        self.runs.append(len(x))
+
+    def sync(self):
+        self.syncs += 1
+
+    def is_oom(self, exc):
+        return "out of memory" in str(exc)
+
+
+def test_tile_batch_uses_real_frames_cyclically():
+    imgs = np.arange(3)[:, None, None] * np.ones((3, 2, 2), np.uint8)
+    assert tile_batch(imgs, 7)[:, 0, 0].tolist() == [0, 1, 2, 0, 1, 2, 0]
+
+
+def test_warmup_runs_are_not_timed_and_each_timed_run_is_synchronised():
+    r = CountingRunner()
+    rows = time_batch_sizes(r, np.zeros((4, 8, 8), np.uint8), [1, 4], warmup=3, repeats=5)
+    assert r.runs == [1] * 8 + [4] * 8
+    assert r.syncs == 2 * (1 + 5)   # once after warm-up, once per timed pass
+    assert [row["per_image_s"]["n"] for row in rows] == [5, 5]
+    for row in rows:
+        assert row["throughput"] == pytest.approx(1.0 / row["per_image_s"]["median"])
+        assert row["joules_per_image"] is None
+
+
+def test_oom_batch_recorded_and_the_grid_goes_on():
+    rows = time_batch_sizes(CountingRunner(max_batch=2), np.zeros((4, 8, 8), np.uint8), [1, 2, 4], 1, 3)
+    assert [row["status"] for row in rows] == ["ok", "ok", "oom"]
+    assert "out of memory" in rows[2]["error"]
+
+
+def test_other_errors_are_not_swallowed():
+    class Broken(CountingRunner):
+        def run(self, x):
+            raise ValueError("shape mismatch")
+    with pytest.raises(ValueError, match="shape mismatch"):
+        time_batch_sizes(Broken(), np.zeros((2, 8, 8), np.uint8), [1], 0, 3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework,precision", [("pytorch", "fp32"), ("tensorflow", "fp32"),
+                                                 ("pytorch", "mixed_bf16")])
+def test_benchmark_result_schema(framework, precision, trained, train_h5, tmp_path):
+    s, model = trained(framework, precision)
+    r = benchmark(s, model, train_h5, tmp_path / "r.json", [1, 2, 8], warmup=1, repeats=3)
+    assert r == io.read_json(tmp_path / "r.json")
+    assert r["phase"] == "infer" and r["status"] == "ok"
+    assert r["settings"]["framework"] == framework and r["settings"]["precision"] == precision
+    assert [b["batch_size"] for b in r["batches"]] == [1, 2, 8]
+    for b in r["batches"]:
+        assert b["status"] == "ok" and b["per_image_s"]["n"] == 3
+        assert b["per_image_s"]["median"] == pytest.approx(b["batch_s"]["median"] / b["batch_size"])
+    assert r["energy_meter"]["available"] is False and r["energy_meter"]["reason"]
+    assert r["provenance"]["hostname"] and r["config_hash"]

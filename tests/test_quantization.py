@@ -1,0 +1,112 @@
+"""Post-training quantization of trained Keras U-Nets: rebuild, convert, check ops, evaluate."""
+import numpy as np
+import pytest
+
+from mpbench.data.dataset import load_h5, normalise, split_fold
+from mpbench.quantization.convert import convert
+from mpbench.quantization.edgetpu_ops import EDGETPU_SUPPORTED_OPS, edgetpu_check
+from mpbench.quantization.pipeline import keras_iou, quantize
+from mpbench.quantization.rebuild import float32_rebuild
+from mpbench.quantization.tflite_model import TFLiteModel, op_details
+
+pytestmark = pytest.mark.slow
+
+# Stated tolerances: IoU of each TFLite variant minus the float32 Keras model's, same 60 frames.
+IOU_TOLERANCE = {"int8": 0.05, "fp16": 0.01, "dynamic": 0.02}
+
+
+@pytest.fixture(scope="module")
+def split(train_h5):
+    return split_fold(load_h5(train_h5), 0)
+
+
+def predict(model, images):
+    return np.asarray(model(normalise(images)[..., None], training=False), dtype=np.float32)[..., 0]
+
+
+def test_fp32_rebuild_gives_identical_predictions(trained, split):
+    import keras
+    s, path = trained("tensorflow", "fp32")
+    original = keras.models.load_model(path, compile=False)
+    rebuilt = float32_rebuild(path, s.filters, upsampling="edgetpu", batch_size=None)
+    x = split.x_val[:8]
+    np.testing.assert_allclose(predict(rebuilt, x), predict(original, x), atol=1e-5)
+
+
+def test_mixed_rebuild_is_float32_with_the_same_weights(trained, split):
+    import keras
+    s, path = trained("tensorflow", "mixed_bf16")
+    original = keras.models.load_model(path, compile=False)
+    assert original.get_layer("enc0_conv1").dtype_policy.name == "mixed_bfloat16"
+    rebuilt = float32_rebuild(path, s.filters, upsampling="nearest", batch_size=None)
+    assert {layer.dtype_policy.name for layer in rebuilt.layers} == {"float32"}
+    for a, b in zip(original.weights, rebuilt.weights):
+        np.testing.assert_array_equal(np.asarray(a, dtype=np.float32), np.asarray(b))
+    # Same weights, float32 arithmetic instead of bfloat16: probabilities agree to bf16 precision.
+    x = split.x_val[:8]
+    assert np.abs(predict(rebuilt, x) - predict(original, x)).mean() < 0.02
+
+
+def test_rebuild_rejects_a_model_of_another_size(trained):
+    _, path = trained("tensorflow", "fp32")
+    with pytest.raises(ValueError, match="f=16"):
+        float32_rebuild(path, 16)
+
+
+@pytest.fixture(scope="module")
+def converted(trained, split):
+    s, path = trained("tensorflow", "fp32")
+    model = float32_rebuild(path, s.filters, upsampling="edgetpu", batch_size=1)
+    flats = {v: convert(model, v, split.x_train[:32]) for v in IOU_TOLERANCE}
+    return model, flats
+
+
+def test_int8_has_uint8_io_and_only_integer_tensors(converted):
+    _, flats = converted
+    tfl = TFLiteModel(flats["int8"])
+    assert tfl.inp["dtype"] == np.uint8 and tfl.out["dtype"] == np.uint8
+    ops = op_details(flats["int8"])
+    dtypes = {d for o in ops for d in o["inputs"] + o["outputs"]}
+    assert dtypes <= {"uint8", "int8", "int32"}, dtypes
+    assert edgetpu_check(ops) == {"unsupported_ops": [], "ops_with_float_tensors": [], "edgetpu_compatible": True}
+    # QUANTIZE only at the ends (uint8 → int8 in, int8 → uint8 out), never in between.
+    quantize_at = [i for i, o in enumerate(ops) if o["op"] == "QUANTIZE"]
+    assert all(i in (0, len(ops) - 1) for i in quantize_at)
+
+
+@pytest.mark.parametrize("variant", sorted(IOU_TOLERANCE))
+def test_variant_iou_within_tolerance_of_float(converted, split, variant):
+    model, flats = converted
+    x, y = split.x_val, split.y_val
+    float_iou = keras_iou(model, x, y)
+    assert float_iou > 0.5
+    assert abs(TFLiteModel(flats[variant]).iou(x, y) - float_iou) <= IOU_TOLERANCE[variant]
+
+
+def test_every_exported_model_checked_against_edgetpu_table(converted):
+    _, flats = converted
+    for variant, flat in flats.items():
+        ops = {o["op"] for o in op_details(flat)}
+        assert ops - {"DEQUANTIZE"} <= EDGETPU_SUPPORTED_OPS, (variant, ops)
+
+
+def test_keras_nearest_upsampling_is_not_edgetpu_friendly(trained, split):
+    """Why the `edgetpu` upsampling exists: UpSampling2D converts to ops outside the table."""
+    s, path = trained("tensorflow", "fp32")
+    nearest = float32_rebuild(path, s.filters, upsampling="nearest", batch_size=1)
+    check = edgetpu_check(op_details(convert(nearest, "int8", split.x_train[:8])))
+    assert not check["edgetpu_compatible"] and check["unsupported_ops"]
+
+
+def test_quantize_job_writes_models_and_result(trained, train_h5, tmp_path):
+    s, path = trained("tensorflow", "fp32")
+    outputs = {v: tmp_path / f"model_{v}.tflite" for v in ("int8", "fp16")}
+    r = quantize(s, path, train_h5, outputs, tmp_path / "result.json", representative_samples=16,
+                 eval_images=20, timing_warmup=1, timing_repeats=3)
+    assert all(p.stat().st_size > 10_000 for p in outputs.values())
+    assert r["n_eval"] == 20 and r["float_iou"] == pytest.approx(r["float32_rebuild_iou"], abs=1e-3)
+    int8 = r["variants"]["int8"]
+    assert int8["input"]["dtype"] == "uint8" and int8["edgetpu_check"]["edgetpu_compatible"]
+    assert int8["iou_minus_float"] == pytest.approx(int8["iou"] - r["float32_rebuild_iou"])
+    assert int8["cpu_batch1"]["per_image_s"]["n"] == 3 and int8["cpu_batch1"]["throughput"] > 0
+    assert r["variants"]["fp16"]["op_counts"]["DEQUANTIZE"] > 0   # fp16 weights dequantised at load
