@@ -9,11 +9,16 @@ The output is the probability in [0, 1] (scale 1/256, zero point 0).
 """
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
+
 import numpy as np
 
 from ..data.dataset import normalise
 
 VARIANTS = ("int8", "fp16", "dynamic")
+log = logging.getLogger(__name__)
 
 
 def convert(model, variant: str, representative_images: np.ndarray | None = None) -> bytes:
@@ -37,4 +42,8 @@ def convert(model, variant: str, representative_images: np.ndarray | None = None
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = tf.uint8
         conv.inference_output_type = tf.uint8
-    return conv.convert()
+    chatter = io.StringIO()   # Keras' export prints every captured variable to stdout
+    with contextlib.redirect_stdout(chatter):
+        flat = conv.convert()
+    log.debug("converter output:\n%s", chatter.getvalue())
+    return flat
