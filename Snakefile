@@ -12,11 +12,15 @@ configfile: "config/config.yaml"
 validate(config, "config/schema.yaml")
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/infer.smk"
 include: "rules/quantize.smk"
+include: "rules/figures.smk"
 
 
 rule all:

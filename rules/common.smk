@@ -56,11 +56,16 @@ def quantize_dir(run):
     return f"{RESULTS}/quantize/{run['device']}/{run['precision']}/f{run['filters']}/fold{run['fold']}"
 
 
-def all_outputs():
-    out = [H5] + [train_result(r) for r in grid.train_runs(config)]
+def result_files():
+    """Every result JSON of the configured grid (what summary.csv gathers)."""
+    out = [train_result(r) for r in grid.train_runs(config)]
     out += [f"{run_dir('infer', r)}/result.json" for r in grid.infer_runs(config)]
     for r in grid.quantize_runs(config):
         out.append(f"{quantize_dir(r)}/result.json")
         if "int8" in config["quantize"]["variants"]:
             out.append(f"{quantize_dir(r)}/edgetpu_infer.json")
     return out
+
+
+def all_outputs():
+    return [H5] + result_files() + expand(f"{RESULTS}/figures/{{figure}}.{{ext}}", figure=FIGURE_NAMES, ext=("png", "pdf"))

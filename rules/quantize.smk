@@ -51,7 +51,7 @@ rule edgetpu_infer:
     output:
         result=f"{QUANT_DIR}/edgetpu_infer.json",
     params:
-        fold=lambda wc: int(wc.fold),
+        settings=train_params("tensorflow"),
         eval_images=config["quantize"]["eval_images"],
         warmup=config["infer"]["warmup"],
         repeats=config["quantize"]["timing_repeats"],

@@ -9,6 +9,7 @@ from mpbench import io
 from mpbench.edgetpu.compiler import parse_log, to_bytes
 from mpbench.edgetpu.stage import CPU_FALLBACK_DEVICE, compile_stage, infer_stage
 
+SETTINGS = {"framework": "tensorflow", "device": "cpu", "precision": "fp32", "filters": 8, "fold": 0}
 LOGS = Path(__file__).parent / "data" / "edgetpu_compiler"
 
 
@@ -78,8 +79,8 @@ def test_unavailable_path_times_int8_on_cpu_labelled_cpu_int8(int8_model, train_
     assert c["status"] == "unavailable" and "not found" in c["reason"]
     assert "not found" in (tmp_path / "c.log").read_text()
     with pytest.raises(RuntimeError, match="edgetpu.required"):
-        infer_stage(tmp_path / "c.json", int8_model, train_h5, 0, tmp_path / "i.json", 8, 1, 3, required=True)
-    r = infer_stage(tmp_path / "c.json", int8_model, train_h5, 0, tmp_path / "i.json", 8, 1, 3, required=False)
+        infer_stage(tmp_path / "c.json", int8_model, train_h5, SETTINGS, tmp_path / "i.json", 8, 1, 3, required=True)
+    r = infer_stage(tmp_path / "c.json", int8_model, train_h5, SETTINGS, tmp_path / "i.json", 8, 1, 3, required=False)
     assert r["status"] == "unavailable" and r["device"] == CPU_FALLBACK_DEVICE
     assert r["measured_model"] == str(int8_model) and r["reason"] == c["reason"]
     assert r["batch1"]["per_image_s"]["n"] == 3 and 0 <= r["iou"] <= 1
@@ -102,7 +103,7 @@ cp "$4" "$3/$(basename "$4" .tflite)_edgetpu.tflite"
     c = compile_stage(int8_model, out / "c.json", out / "c.log", str(fake), required=True)
     assert c["status"] == "ok" and c["fully_mapped"] and c["total_ops"] == 214
     assert Path(c["compiled_model"]).exists() and "Operator" in (out / "c.log").read_text()
-    r = infer_stage(out / "c.json", int8_model, train_h5, 0, out / "i.json", 4, 0, 3, required=False)
+    r = infer_stage(out / "c.json", int8_model, train_h5, SETTINGS, out / "i.json", 4, 0, 3, required=False)
     assert r["status"] == "unavailable" and "libedgetpu" in r["reason"]
 
 

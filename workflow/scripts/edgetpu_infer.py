@@ -3,5 +3,5 @@ from mpbench.logs import setup
 
 setup(snakemake.log[0])
 p = snakemake.params
-infer_stage(snakemake.input.compiled, snakemake.input.model, snakemake.input.h5, p.fold, snakemake.output.result,
+infer_stage(snakemake.input.compiled, snakemake.input.model, snakemake.input.h5, p.settings, snakemake.output.result,
             p.eval_images, p.warmup, p.repeats, p.required, snakemake.threads)

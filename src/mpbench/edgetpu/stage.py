@@ -50,13 +50,13 @@ def compile_stage(int8_path, result_path, log_path, compiler: str = "edgetpu_com
     return result
 
 
-def infer_stage(compile_json, int8_path, h5_path, fold: int, result_path, n_images: int, warmup: int,
+def infer_stage(compile_json, int8_path, h5_path, settings: dict, result_path, n_images: int, warmup: int,
                 repeats: int, required: bool = True, threads: int = 2) -> dict:
     from ..quantization.tflite_model import TFLiteModel
     compiled = io.read_json(compile_json)
-    split = split_fold(load_h5(h5_path), fold)
+    split = split_fold(load_h5(h5_path), int(settings["fold"]))
     images, masks = split.x_val[:n_images], split.y_val[:n_images]
-    result = {"phase": "edgetpu_infer", "model": str(int8_path), "n_eval": len(images), "warmup": warmup,
+    result = {"phase": "edgetpu_infer", "settings": settings, "model": str(int8_path), "n_eval": len(images), "warmup": warmup,
               "repeats": repeats, "provenance": provenance.collect("tensorflow")}
     reason = compiled.get("reason") if compiled["status"] != "ok" else None
     delegate = None

@@ -1,0 +1,44 @@
+# summary.csv / speedups.csv from every result, then one rule per figure (PNG + PDF, in the report).
+FIGURE_NAMES = ["fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "energy"]
+
+
+def summary_inputs(wildcards):
+    """Every result the grid defines; with figures.only_existing, just those already on disk
+    (regenerate figures from copied results without rerunning anything)."""
+    wanted = result_files()
+    if config["figures"].get("only_existing", False):
+        return [p for p in wanted if os.path.exists(p)]
+    return wanted
+
+
+rule summary:
+    input:
+        summary_inputs,
+    output:
+        summary=f"{RESULTS}/summary.csv",
+        speedups=f"{RESULTS}/speedups.csv",
+    log:
+        f"{RESULTS}/logs/summary.log",
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../workflow/scripts/summary.py"
+
+
+rule figure:
+    input:
+        summary=f"{RESULTS}/summary.csv",
+        speedups=f"{RESULTS}/speedups.csv",
+    output:
+        png=report(f"{RESULTS}/figures/{{figure}}.png", caption="../report/{figure}.rst", category="Figures"),
+        pdf=f"{RESULTS}/figures/{{figure}}.pdf",
+    params:
+        config=lambda wc: {k: config[k] for k in ("train", "figures")},
+    wildcard_constraints:
+        figure="|".join(FIGURE_NAMES),
+    log:
+        f"{RESULTS}/logs/figures/{{figure}}.log",
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../workflow/scripts/figure.py"

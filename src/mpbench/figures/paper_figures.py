@@ -1,0 +1,328 @@
+"""Figures 2–7 of Dörrich et al. (2023) and an energy figure, from the summary tables only.
+
+Each ``figN(summary, speedups, grid, ...)`` returns a matplotlib Figure. ``grid`` lists the cells
+the configuration asks for (frameworks, devices, precisions, filters); a cell with no ``ok``
+result is drawn as a grey × with its status (``not run``, ``OOM``, ``NaN`` for diverged, …), so
+partial grids plot without crashing and gaps stay visible. Every data artist carries a ``gid``
+naming its cell (``framework/device/precision/f…``) so tests can read the plotted values back.
+Times are plotted in milliseconds per sample (image).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import reference
+from .style import (FRAMEWORK_LABEL, FRAMEWORK_MARKER, PRECISION_HATCH, PRECISION_LINE, device_colour, figure,
+                    legend_outside, mark_missing, precision_label)
+
+MS = 1e3
+
+
+def grid_from_tables(summary: pd.DataFrame, config: dict | None = None) -> dict:
+    """The expected cells: from the config's train grid when given, else what the table holds."""
+    if config is not None:
+        t = config["train"]
+        return {k: list(t[k]) for k in ("frameworks", "devices", "precisions", "filters")}
+    tr = summary[summary["phase"] == "train"]
+    return {"frameworks": sorted(tr["framework"].dropna().unique()), "devices": sorted(tr["device"].dropna().unique()),
+            "precisions": sorted(tr["precision"].dropna().unique()),
+            "filters": sorted(int(f) for f in tr["filters"].dropna().unique())}
+
+
+def cell(df: pd.DataFrame, value: str, **where) -> dict:
+    """Mean/std over folds of ``value`` for ok rows matching ``where``; else the failure status."""
+    m = df
+    for k, v in where.items():
+        m = m[m[k] == v]
+    ok = m[(m["status"] == "ok") & m[value].notna()]
+    if len(ok):
+        vals = ok[value].astype(float)
+        return {"status": "ok", "mean": float(vals.mean()), "std": float(vals.std(ddof=1)) if len(vals) > 1 else 0.0,
+                "n": len(vals), "values": vals.tolist()}
+    statuses = [s for s in m["status"].tolist() if s != "ok"]
+    return {"status": statuses[0] if statuses else "missing", "mean": None, "std": None, "n": 0, "values": []}
+
+
+def _largest_f(grid):
+    return max(grid["filters"])
+
+
+def _mixed(grid):
+    return [p for p in grid["precisions"] if p not in ("fp32",)]
+
+
+def _bar(ax, x, c, key, colour, hatch, width=0.8, scale=MS):
+    if c["status"] != "ok":
+        mark_missing(ax, x, c["status"], key)
+        return
+    ax.bar([x], [c["mean"] * scale], width=width, yerr=[c["std"] * scale], color=colour, hatch=hatch,
+           edgecolor="black", linewidth=0.6, capsize=3, error_kw={"elinewidth": 0.8}, gid=key)
+
+
+def _overlay_reference(ax, figure_name, positions: dict, key_of):
+    """Hollow diamonds at the paper's values, where a position for that cell exists."""
+    first = True
+    for v in reference.values_for(figure_name):
+        x = positions.get(key_of(v))
+        if x is None:
+            continue
+        ax.plot([x], [v["speedup"]], marker="D", markerfacecolor="none", markeredgecolor="black", linestyle="none",
+                markersize=7, label="paper (Dörrich et al. 2023)" if first else None, gid=f"paper:{key_of(v)}")
+        first = False
+
+
+def fig2(summary, speedups, grid, filters=None, reference_overlay=False):
+    """(a) per-sample training time in float32 per device and framework, error bars = std over folds;
+    (b) the training speed-up of each other precision over float32."""
+    f = filters or _largest_f(grid)
+    train = summary[(summary["phase"] == "train") & (summary["filters"] == f)]
+    fig, (a, b) = figure(2, width=5.5, height=4.2)
+    ticks, labels, x = [], [], 0
+    for dev in grid["devices"]:
+        for fw in grid["frameworks"]:
+            c = cell(train, "per_sample_s", framework=fw, device=dev, precision="fp32")
+            _bar(a, x, c, f"{fw}/{dev}/fp32/f{f}", device_colour(dev), PRECISION_HATCH["fp32"])
+            ticks.append(x), labels.append(f"{dev}\n{FRAMEWORK_LABEL[fw]}")
+            x += 1
+        x += 0.5
+    a.set_xticks(ticks, labels, fontsize=8)
+    a.set_ylabel("training time per sample, float32 (ms)")
+    a.set_title(f"(a) float32 training, f={f}")
+    sp = speedups[(speedups["phase"] == "train") & (speedups["filters"] == f) & (speedups["reference"] == "fp32")]
+    others = _mixed(grid)
+    width = 0.8 / max(len(others), 1)
+    ticks, labels, x, positions = [], [], 0, {}
+    for dev in grid["devices"]:
+        for fw in grid["frameworks"]:
+            for i, p in enumerate(others):
+                xi = x + (i - (len(others) - 1) / 2) * width
+                row = sp[(sp["framework"] == fw) & (sp["device"] == dev) & (sp["precision"] == p)]
+                key = f"{fw}/{dev}/{p}/f{f}"
+                positions[key] = xi
+                if len(row):
+                    r = row.iloc[0]
+                    b.bar([xi], [r["speedup_mean"]], width=width, yerr=[r["speedup_std"]], color=device_colour(dev),
+                          hatch=PRECISION_HATCH.get(p, ""), edgecolor="black", linewidth=0.6, capsize=3, gid=key,
+                          label=precision_label(p) if (dev, fw) == (grid["devices"][0], grid["frameworks"][0]) else None)
+                else:
+                    st = cell(train, "per_sample_s", framework=fw, device=dev, precision=p)["status"]
+                    mark_missing(b, xi, st if st != "ok" else "missing", key)
+            ticks.append(x), labels.append(f"{dev}\n{FRAMEWORK_LABEL[fw]}")
+            x += 1
+        x += 0.5
+    b.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
+    if reference_overlay:
+        _overlay_reference(b, "fig2b", positions, lambda v: f"{v['framework']}/{v['device']}/{v['precision']}/f{v['filters']}")
+    b.set_xticks(ticks, labels, fontsize=8)
+    b.set_ylabel("training speed-up over float32 (throughput ratio)")
+    b.set_title(f"(b) speed-up, f={f} (hatch = precision)")
+    legend_outside(b)
+    fig.suptitle("Fig. 2 — training time and mixed-precision speed-up (error bars: std over folds)", fontsize=10)
+    return fig
+
+
+def fig3(summary, speedups, grid):
+    """Validation IoU per device/framework, each precision side by side; one dot per fold and f."""
+    train = summary[summary["phase"] == "train"]
+    fig, (ax,) = figure(1, width=max(6.0, 1.6 * len(grid["devices"]) * len(grid["frameworks"])), height=4.2)
+    rng = np.random.default_rng(0)
+    n = len(grid["precisions"])
+    width = 0.8 / n
+    ticks, labels, x = [], [], 0
+    for dev in grid["devices"]:
+        for fw in grid["frameworks"]:
+            for i, p in enumerate(grid["precisions"]):
+                xi = x + (i - (n - 1) / 2) * width
+                c = cell(train, "val_iou", framework=fw, device=dev, precision=p)
+                key = f"{fw}/{dev}/{p}"
+                if c["status"] != "ok":
+                    mark_missing(ax, xi, c["status"], key)
+                    continue
+                vals = np.asarray(c["values"])
+                jitter = rng.uniform(-width / 4, width / 4, len(vals))
+                ax.scatter(xi + jitter, vals, s=14, color=device_colour(dev), edgecolor="black", linewidth=0.4,
+                           marker=FRAMEWORK_MARKER[fw], gid=key)
+                ax.hlines(vals.mean(), xi - width / 2.5, xi + width / 2.5, color="black", linewidth=1.2)
+                ax.text(xi, 1.01, precision_label(p).replace(" ", "\n"), ha="center", va="bottom", fontsize=6,
+                        transform=ax.get_xaxis_transform())
+            ticks.append(x), labels.append(f"{dev}\n{FRAMEWORK_LABEL[fw]}")
+            x += 1
+        x += 0.5
+    ax.set_xticks(ticks, labels, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("validation IoU (dot: one fold and f; bar: mean)")
+    ax.set_title("Fig. 3 — validation IoU, float32 vs mixed precision", fontsize=10, pad=22)
+    return fig
+
+
+def _lines(ax, df, value, xs, xkey, series, scale=MS):
+    """One line per series (label, gid, where-dict, colour, linestyle, marker); gaps marked."""
+    for label, key, where, colour, ls, marker in series:
+        pts = [(x, cell(df, value, **{xkey: x}, **where)) for x in xs]
+        good = [(x, c) for x, c in pts if c["status"] == "ok"]
+        if good:
+            ax.errorbar([x for x, _ in good], [c["mean"] * scale for _, c in good],
+                        yerr=[c["std"] * scale for _, c in good], color=colour, linestyle=ls, marker=marker,
+                        markersize=5, capsize=2, linewidth=1.2, label=label, gid=key)
+        for x, c in pts:
+            if c["status"] != "ok":
+                mark_missing(ax, x, c["status"], f"{key}@{x}")
+
+
+def fig4(summary, speedups, grid, device, batch_size=None):
+    """One device: per-sample (a) training and (b) inference time vs f, float32 vs mixed, both frameworks."""
+    fig, (a, b) = figure(2, width=5.2, height=4.0)
+    train = summary[(summary["phase"] == "train") & (summary["device"] == device)]
+    infer = summary[(summary["phase"] == "infer") & (summary["device"] == device)]
+    bs = batch_size or (int(infer["batch_size"].max()) if len(infer) else None)
+    series = [(f"{FRAMEWORK_LABEL[fw]}, {precision_label(p)}", f"{fw}/{device}/{p}", {"framework": fw, "precision": p},
+               device_colour(device) if fw == "tensorflow" else "black", PRECISION_LINE.get(p, "-"), FRAMEWORK_MARKER[fw])
+              for fw in grid["frameworks"] for p in grid["precisions"]]
+    _lines(a, train, "per_sample_s", grid["filters"], "filters", series)
+    _lines(b, infer[infer["batch_size"] == bs] if bs else infer, "per_sample_s", grid["filters"], "filters", series)
+    for ax, what in ((a, "training"), (b, f"inference (batch {bs})")):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(grid["filters"], [str(f) for f in grid["filters"]])
+        ax.set_xlabel("initial filters f")
+        ax.set_ylabel(f"{what} time per sample (ms)")
+    a.set_title(f"(a) training on {device}")
+    b.set_title(f"(b) inference on {device}")
+    legend_outside(b)
+    fig.suptitle(f"Fig. 4 — time per sample vs model size on {device} (error bars: std over folds)", fontsize=10)
+    return fig
+
+
+def fig5(summary, speedups, grid):
+    """Training speed-up over float32 vs f, per device; (a) TensorFlow, (b) PyTorch."""
+    fws = grid["frameworks"]
+    fig, axes = figure(len(fws), width=5.0, height=4.0)
+    sp = speedups[(speedups["phase"] == "train") & (speedups["reference"] == "fp32")]
+    train = summary[summary["phase"] == "train"]
+    for ax, fw, tag in zip(axes, fws, "abcd"):
+        for dev in grid["devices"]:
+            for p in _mixed(grid):
+                rows = sp[(sp["framework"] == fw) & (sp["device"] == dev) & (sp["precision"] == p)].sort_values("filters")
+                key = f"{fw}/{dev}/{p}"
+                if len(rows):
+                    ax.errorbar(rows["filters"].astype(int), rows["speedup_mean"], yerr=rows["speedup_std"],
+                                color=device_colour(dev), linestyle=PRECISION_LINE.get(p, "-"), marker="o", markersize=4,
+                                capsize=2, label=f"{dev}, {precision_label(p)}", gid=key)
+                have = set(rows["filters"].astype(int))
+                for f in grid["filters"]:
+                    if f not in have:
+                        st = cell(train, "per_sample_s", framework=fw, device=dev, precision=p, filters=f)["status"]
+                        mark_missing(ax, f, st if st != "ok" else "missing", f"{key}@{f}")
+        ax.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(grid["filters"], [str(f) for f in grid["filters"]])
+        ax.set_xlabel("initial filters f")
+        ax.set_ylabel("training speed-up over float32")
+        ax.set_title(f"({tag}) {FRAMEWORK_LABEL[fw]}")
+        legend_outside(ax)
+    fig.suptitle("Fig. 5 — training speed-up vs model size (error bars: std over folds)", fontsize=10)
+    return fig
+
+
+def fig6(summary, speedups, grid, filters=None):
+    """Inference time per image vs batch size at the largest f, per device; (a) TF, (b) PyTorch."""
+    f = filters or _largest_f(grid)
+    infer = summary[(summary["phase"] == "infer") & (summary["filters"] == f)]
+    batches = sorted(int(b) for b in infer["batch_size"].dropna().unique())
+    fws = grid["frameworks"]
+    fig, axes = figure(len(fws), width=5.0, height=4.0)
+    for ax, fw, tag in zip(axes, fws, "abcd"):
+        series = [(f"{dev}, {precision_label(p)}", f"{fw}/{dev}/{p}/f{f}", {"framework": fw, "device": dev, "precision": p},
+                   device_colour(dev), PRECISION_LINE.get(p, "-"), "o") for dev in grid["devices"] for p in grid["precisions"]]
+        _lines(ax, infer, "per_sample_s", batches, "batch_size", series)
+        ax.set_xscale("log", base=2)
+        if batches:
+            ax.set_xticks(batches, [str(b) for b in batches])
+        ax.set_yscale("log")
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("inference time per image (ms)")
+        ax.set_title(f"({tag}) {FRAMEWORK_LABEL[fw]}, f={f}")
+        legend_outside(ax)
+    fig.suptitle("Fig. 6 — inference time per image vs batch size (median over repeats, mean over folds)", fontsize=10)
+    return fig
+
+
+def fig7(summary, speedups, grid):
+    """float32-trained TensorFlow models at batch 1: (a) time per image vs f on every device and the
+    Edge TPU (or its honest CPU stand-in ``cpu-int8``); (b) IoU of the int8 model vs the float model."""
+    fig, (a, b) = figure(2, width=5.2, height=4.0)
+    tf = summary[(summary["framework"] == "tensorflow") & (summary["precision"] == "fp32")]
+    infer = tf[(tf["phase"] == "infer") & (tf["batch_size"] == 1)]
+    edge = tf[tf["phase"] == "edgetpu"]
+    series = [(f"{dev} (float32)", f"infer/{dev}", {"device": dev}, device_colour(dev), "-", "o") for dev in grid["devices"]]
+    _lines(a, infer, "per_sample_s", grid["filters"], "filters", series)
+    for run_dev in sorted(edge["run_device"].dropna().unique()):
+        label = "Edge TPU (int8)" if run_dev == "edgetpu" else f"{run_dev} (int8 on CPU; no Edge TPU)"
+        _lines(a, edge[edge["run_device"] == run_dev], "per_sample_s", grid["filters"], "filters",
+               [(label, f"edgetpu/{run_dev}", {}, device_colour(run_dev), "--", "D")])
+    if edge.empty:
+        for f in grid["filters"]:
+            mark_missing(a, f, "missing", f"edgetpu@{f}")
+    quant = tf[(tf["phase"] == "tflite_cpu") & (tf["variant"] == "int8")]
+    _lines(b, quant, "float_iou", grid["filters"], "filters",
+           [("float32 Keras model", "iou/float", {}, "black", "-", "o")], scale=1.0)
+    for run_dev in sorted(edge["run_device"].dropna().unique()):
+        _lines(b, edge[edge["run_device"] == run_dev], "val_iou", grid["filters"], "filters",
+               [(f"int8 on {run_dev}", f"iou/{run_dev}", {}, device_colour(run_dev), "--", "D")], scale=1.0)
+    for ax in (a, b):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(grid["filters"], [str(f) for f in grid["filters"]])
+        ax.set_xlabel("initial filters f")
+    a.set_yscale("log")
+    a.set_ylabel("inference time per image, batch 1 (ms)")
+    a.set_title("(a) batch-1 inference")
+    b.set_ylim(0, 1)
+    b.set_ylabel("IoU on the same validation images")
+    b.set_title("(b) int8 vs float IoU")
+    legend_outside(a)
+    legend_outside(b)
+    fig.suptitle("Fig. 7 — float32-trained TensorFlow models: Edge TPU vs GPUs at batch 1", fontsize=10)
+    return fig
+
+
+def fig_energy(summary, speedups, grid, filters=None):
+    """GPU energy per training sample (NVML), each precision per device/framework; a note if none."""
+    f = filters or _largest_f(grid)
+    train = summary[(summary["phase"] == "train") & (summary["filters"] == f)]
+    fig, (ax,) = figure(1, width=7.0, height=4.0)
+    if train["joules_per_sample"].notna().sum() == 0:
+        ax.text(0.5, 0.5, "No energy measured in these results:\nenergy comes from the NVML counter of NVIDIA GPUs\n"
+                "(nvidia-ml-py); CPU runs record none.", ha="center", va="center", transform=ax.transAxes,
+                fontsize=10, gid="no-energy")
+        ax.set_axis_off()
+        fig.suptitle(f"Energy per training sample, f={f}", fontsize=10)
+        return fig
+    n = len(grid["precisions"])
+    width = 0.8 / n
+    ticks, labels, x = [], [], 0
+    for dev in grid["devices"]:
+        for fw in grid["frameworks"]:
+            for i, p in enumerate(grid["precisions"]):
+                xi = x + (i - (n - 1) / 2) * width
+                c = cell(train, "joules_per_sample", framework=fw, device=dev, precision=p)
+                if c["status"] == "ok":
+                    ax.bar([xi], [c["mean"]], width=width, yerr=[c["std"]], color=device_colour(dev),
+                           hatch=PRECISION_HATCH.get(p, ""), edgecolor="black", linewidth=0.6, capsize=3,
+                           gid=f"{fw}/{dev}/{p}/f{f}",
+                           label=precision_label(p) if (dev, fw) == (grid["devices"][0], grid["frameworks"][0]) else None)
+                else:
+                    st = c["status"]
+                    if st == "ok" or (st == "missing" and len(train[(train["device"] == dev)])):
+                        st = "no NVML"
+                    mark_missing(ax, xi, st, f"{fw}/{dev}/{p}/f{f}")
+            ticks.append(x), labels.append(f"{dev}\n{FRAMEWORK_LABEL[fw]}")
+            x += 1
+        x += 0.5
+    ax.set_xticks(ticks, labels, fontsize=8)
+    ax.set_ylabel("GPU energy per training sample (J)")
+    ax.set_title(f"Energy per training sample, f={f} (NVML; first epoch excluded; hatch = precision)", fontsize=10)
+    legend_outside(ax)
+    return fig
+
+
+FIGURES = {"fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6, "fig7": fig7, "energy": fig_energy}

@@ -1,0 +1,5 @@
+from mpbench.logs import setup
+from mpbench.results.tables import write_tables
+
+setup(snakemake.log[0])
+write_tables(snakemake.input, snakemake.output.summary, snakemake.output.speedups)
