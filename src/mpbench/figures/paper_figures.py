@@ -170,6 +170,12 @@ def _lines(ax, df, value, xs, xkey, series, scale=MS):
                 mark_missing(ax, x, c["status"], f"{key}@{x}")
 
 
+def _log_y(ax):
+    """Log y axis when there is data to scale (an empty or all-failed panel stays linear)."""
+    if any(len(ln.get_ydata()) and not str(ln.get_gid()).startswith("missing") for ln in ax.get_lines()):
+        ax.set_yscale("log")
+
+
 def fig4(summary, speedups, grid, device, batch_size=None):
     """One device: per-sample (a) training and (b) inference time vs f, float32 vs mixed, both frameworks."""
     fig, (a, b) = figure(2, width=5.2, height=4.0)
@@ -238,7 +244,7 @@ def fig6(summary, speedups, grid, filters=None):
         ax.set_xscale("log", base=2)
         if batches:
             ax.set_xticks(batches, [str(b) for b in batches])
-        ax.set_yscale("log")
+        _log_y(ax)
         ax.set_xlabel("batch size")
         ax.set_ylabel("inference time per image (ms)")
         ax.set_title(f"({tag}) {FRAMEWORK_LABEL[fw]}, f={f}")
@@ -273,7 +279,7 @@ def fig7(summary, speedups, grid):
         ax.set_xscale("log", base=2)
         ax.set_xticks(grid["filters"], [str(f) for f in grid["filters"]])
         ax.set_xlabel("initial filters f")
-    a.set_yscale("log")
+    _log_y(a)
     a.set_ylabel("inference time per image, batch 1 (ms)")
     a.set_title("(a) batch-1 inference")
     b.set_ylim(0, 1)

@@ -1,0 +1,204 @@
+"""summary/speedup tables and every figure from a generated results table with gaps and failures.
+
+Plotted values are read back from the matplotlib artists (by their gid) and compared to the table.
+"""
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from mpbench.figures import paper_figures as pf
+from mpbench.figures.style import save
+from mpbench.results.tables import COLUMNS, speedup_table
+
+GRID = {"frameworks": ["tensorflow", "pytorch"], "devices": ["a100", "a40", "cpu"],
+        "precisions": ["fp32", "mixed_fp16"], "filters": [8, 64]}
+BATCHES = [1, 8, 128]
+SPEED = {"a100": 1.0, "a40": 1.5, "cpu": 20.0}
+
+
+def per_sample(fw, dev, prec, f, fold, phase="train", bs=None):
+    """A made-up but structured time: bigger f slower, mixed faster, PyTorch a bit faster, fold jitter."""
+    t = 1e-3 * SPEED[dev] * (f / 8) ** 0.8 * (0.6 if prec == "mixed_fp16" else 1.0) * (0.9 if fw == "pytorch" else 1.0)
+    if phase == "infer":
+        t = t / 3 * (1 + 4 / bs)
+    return t * (1 + 0.05 * fold)
+
+
+def row(**kw):
+    r = dict.fromkeys(COLUMNS)
+    r.update(kw)
+    if r.get("per_sample_s") is not None:
+        r["throughput"] = 1.0 / r["per_sample_s"]
+    return r
+
+
+def failure(fw, dev, prec, f, fold):
+    if dev == "cpu" and fw == "pytorch" and f == 64:
+        return "absent"                       # never ran
+    if dev == "a40" and fw == "tensorflow" and prec == "mixed_fp16" and f == 64:
+        return "oom"
+    if dev == "a100" and fw == "pytorch" and prec == "mixed_fp16" and f == 8 and fold == 1:
+        return "diverged"                     # fold 0 of that cell is fine
+    return None
+
+
+@pytest.fixture(scope="module")
+def summary():
+    rows = []
+    for fw, dev, prec, f, fold in itertools.product(*GRID.values(), [0, 1]):
+        fail = failure(fw, dev, prec, f, fold)
+        if fail == "absent":
+            continue
+        base = dict(framework=fw, device=dev, run_device=dev, precision=prec, filters=f, fold=fold)
+        if fail:
+            rows.append(row(phase="train", status=fail, batch_size=32, **base))
+            continue
+        rows.append(row(phase="train", status="ok", batch_size=128, per_sample_s=per_sample(fw, dev, prec, f, fold),
+                        val_iou=0.8 + 0.01 * fold + (0.02 if prec == "fp32" else 0.0) + f / 1000,
+                        joules_per_sample=None if dev == "cpu" else 0.5 * per_sample(fw, dev, prec, f, fold) * 300,
+                        **base))
+        if fold == 0:
+            for bs in BATCHES:
+                st = "oom" if (dev == "a40" and bs == 128 and f == 64) else "ok"
+                rows.append(row(phase="infer", status=st, batch_size=bs,
+                                per_sample_s=per_sample(fw, dev, prec, f, fold, "infer", bs) if st == "ok" else None, **base))
+            if fw == "tensorflow" and dev == "a100":
+                rows.append(row(phase="tflite_cpu", status="ok", variant="int8", batch_size=1, per_sample_s=0.003 * f / 8,
+                                val_iou=0.78, float_iou=0.8 + f / 1000, **{**base, "run_device": "cpu"}))
+                if f == 8:
+                    rows.append(row(phase="edgetpu", status="ok", variant="int8", batch_size=1, per_sample_s=0.004,
+                                    val_iou=0.77, note="Edge TPU unavailable", **{**base, "run_device": "cpu-int8"}))
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    for c in ("filters", "batch_size", "fold"):
+        df[c] = df[c].astype("Int64")
+    return df
+
+
+@pytest.fixture(scope="module")
+def speedups(summary):
+    return speedup_table(summary)
+
+
+def by_gid(fig, prefix=""):
+    """gid → artist for every artist in the figure carrying a gid."""
+    return {a.get_gid(): a for a in fig.findobj() if a.get_gid() and a.get_gid().startswith(prefix)}
+
+
+def test_speedup_is_mean_over_folds_of_throughput_ratio(speedups):
+    r = speedups[(speedups["phase"] == "train") & (speedups["framework"] == "tensorflow") & (speedups["device"] == "a100")
+                 & (speedups["filters"] == 64) & (speedups["precision"] == "mixed_fp16")].iloc[0]
+    ratios = [per_sample("tensorflow", "a100", "fp32", 64, k) / per_sample("tensorflow", "a100", "mixed_fp16", 64, k)
+              for k in (0, 1)]
+    assert r["speedup_mean"] == pytest.approx(np.mean(ratios)) and r["n_folds"] == 2
+    # Failed folds do not count: the diverged fold leaves one ratio.
+    d = speedups[(speedups["framework"] == "pytorch") & (speedups["device"] == "a100") & (speedups["filters"] == 8)
+                 & (speedups["phase"] == "train")]
+    assert d["n_folds"].tolist() == [1]
+    assert speedups[(speedups["device"] == "a40") & (speedups["framework"] == "tensorflow") & (speedups["filters"] == 64)
+                    & (speedups["phase"] == "train")].empty
+
+
+def test_fig2_bars_equal_table_and_failures_are_marked(summary, speedups):
+    fig = pf.fig2(summary, speedups, GRID, reference_overlay=True)
+    art = by_gid(fig)
+    tr = summary[(summary["phase"] == "train") & (summary["status"] == "ok")]
+    for fw, dev in itertools.product(GRID["frameworks"], GRID["devices"]):
+        key = f"{fw}/{dev}/fp32/f64"
+        vals = tr[(tr["framework"] == fw) & (tr["device"] == dev) & (tr["precision"] == "fp32") & (tr["filters"] == 64)]
+        if vals.empty:
+            assert f"missing:missing:{key}" in art
+            continue
+        assert art[key].get_height() == pytest.approx(vals["per_sample_s"].mean() * 1e3)
+    sp = speedups[(speedups["phase"] == "train") & (speedups["filters"] == 64) & (speedups["reference"] == "fp32")]
+    for _, r in sp.iterrows():
+        assert art[f"{r['framework']}/{r['device']}/mixed_fp16/f64"].get_height() == pytest.approx(r["speedup_mean"])
+    assert "missing:oom:tensorflow/a40/mixed_fp16/f64" in art
+    assert "paper:tensorflow/a100/mixed_fp16/f64" in art            # reference overlay drawn
+    assert art["paper:tensorflow/a100/mixed_fp16/f64"].get_ydata()[0] == pytest.approx(1.6)
+
+
+def test_fig3_points_are_the_fold_ious(summary, speedups):
+    art = by_gid(pf.fig3(summary, speedups, GRID))
+    tr = summary[(summary["phase"] == "train") & (summary["status"] == "ok")]
+    for fw, dev, p in itertools.product(GRID["frameworks"], GRID["devices"], GRID["precisions"]):
+        vals = tr[(tr["framework"] == fw) & (tr["device"] == dev) & (tr["precision"] == p)]["val_iou"]
+        key = f"{fw}/{dev}/{p}"
+        assert sorted(art[key].get_offsets()[:, 1]) == pytest.approx(sorted(vals))
+
+
+def test_fig4_lines_equal_table(summary, speedups):
+    fig = pf.fig4(summary, speedups, GRID, device="a100")
+    art = by_gid(fig)
+    tr = summary[(summary["phase"] == "train") & (summary["device"] == "a100") & (summary["status"] == "ok")]
+    for fw, p in itertools.product(GRID["frameworks"], GRID["precisions"]):
+        expect = [tr[(tr["framework"] == fw) & (tr["precision"] == p) & (tr["filters"] == f)]["per_sample_s"].mean() * 1e3
+                  for f in GRID["filters"]]
+        line = [a for a in fig.axes[0].get_lines() if a.get_gid() == f"{fw}/a100/{p}"][0]
+        assert list(line.get_xdata()) == GRID["filters"]
+        assert list(line.get_ydata()) == pytest.approx(expect)
+    assert "TensorFlow, mixed fp16" in [c.get_label() for c in fig.axes[1].containers]
+
+
+def test_fig5_speedup_lines_and_gaps(summary, speedups):
+    fig = pf.fig5(summary, speedups, GRID)
+    art = by_gid(fig)
+    assert list(art["tensorflow/a40/mixed_fp16"].get_xdata()) == [8]         # f=64 OOM: no point …
+    assert "missing:oom:tensorflow/a40/mixed_fp16@64" in art                 # … but a visible mark
+    sp = speedups[(speedups["phase"] == "train") & (speedups["framework"] == "pytorch") & (speedups["device"] == "a40")
+                  & (speedups["reference"] == "fp32")].sort_values("filters")
+    assert list(art["pytorch/a40/mixed_fp16"].get_ydata()) == pytest.approx(sp["speedup_mean"].tolist())
+
+
+def test_fig6_inference_curve_and_oom_batch(summary, speedups):
+    art = by_gid(pf.fig6(summary, speedups, GRID))
+    inf = summary[(summary["phase"] == "infer") & (summary["filters"] == 64) & (summary["framework"] == "pytorch")
+                  & (summary["device"] == "a100") & (summary["precision"] == "fp32")]
+    line = art["pytorch/a100/fp32/f64"]
+    assert list(line.get_xdata()) == BATCHES
+    assert list(line.get_ydata()) == pytest.approx((inf.sort_values("batch_size")["per_sample_s"] * 1e3).tolist())
+    assert "missing:oom:tensorflow/a40/fp32/f64@128" in art
+
+
+def test_fig7_uses_the_cpu_int8_stand_in_and_labels_it(summary, speedups):
+    fig = pf.fig7(summary, speedups, GRID)
+    art = by_gid(fig)
+    edge = art["edgetpu/cpu-int8"]
+    assert list(edge.get_xdata()) == [8] and list(edge.get_ydata()) == pytest.approx([4.0])
+    assert any("cpu-int8" in c.get_label() and "no Edge TPU" in c.get_label() for c in fig.axes[0].containers)
+    assert "missing:missing:edgetpu/cpu-int8@64" in art
+    assert list(art["iou/float"].get_ydata()) == pytest.approx([0.808, 0.864])
+    assert list(art["iou/cpu-int8"].get_ydata()) == pytest.approx([0.77])
+
+
+def test_energy_figure_bars_and_no_energy_note(summary, speedups):
+    art = by_gid(pf.fig_energy(summary, speedups, GRID))
+    tr = summary[(summary["phase"] == "train") & (summary["filters"] == 64) & (summary["device"] == "a100")
+                 & (summary["framework"] == "pytorch") & (summary["precision"] == "fp32")]
+    assert art["pytorch/a100/fp32/f64"].get_height() == pytest.approx(tr["joules_per_sample"].mean())
+    assert "missing:no NVML:tensorflow/cpu/fp32/f64" in art
+    cpu_only = summary[summary["device"] == "cpu"]
+    art = by_gid(pf.fig_energy(cpu_only, speedup_table(cpu_only), {**GRID, "devices": ["cpu"]}))
+    assert "no-energy" in art
+
+
+@pytest.mark.parametrize("name", sorted(pf.FIGURES))
+def test_every_figure_saves_valid_png_and_pdf(name, summary, speedups, tmp_path):
+    kw = {"device": "a40"} if name == "fig4" else {}
+    fig = pf.FIGURES[name](summary, speedups, GRID, **kw)
+    save(fig, tmp_path / f"{name}.png", tmp_path / f"{name}.pdf")
+    with Image.open(tmp_path / f"{name}.png") as im:
+        im.verify()
+        assert im.size[0] > 600 and im.size[1] > 400
+    assert (tmp_path / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_figures_survive_an_almost_empty_table(tmp_path):
+    empty = pd.DataFrame([row(phase="train", framework="pytorch", device="cpu", run_device="cpu", precision="fp32",
+                              filters=8, fold=0, status="diverged")], columns=COLUMNS)
+    grid = {"frameworks": ["pytorch"], "devices": ["cpu"], "precisions": ["fp32", "mixed_bf16"], "filters": [8]}
+    for name, fn in pf.FIGURES.items():
+        fig = fn(empty, speedup_table(empty), grid, **({"device": "cpu"} if name == "fig4" else {}))
+        save(fig, tmp_path / f"{name}.png")
