@@ -39,8 +39,25 @@ def train_params(framework):
     ).to_dict()
 
 
-def device_resource(key, default):
-    return lambda wildcards: grid.slurm_resources(config, wildcards.device).get(key, default)
+SLURM_KEYS = ("slurm_partition", "gres", "slurm_cluster", "constraint", "runtime", "mem_mb", "cpus_per_task",
+              "slurm_account")
+
+
+def device_resources(device=None):
+    """Resources of a job on the ``{device}`` wildcard's device, or on a fixed one (``"cpu"``).
+
+    ``gpu`` (1 on CUDA devices) lets ``--resources gpu=N`` limit concurrent GPU jobs locally; the
+    SLURM keys (partition, gres, cluster, …) come from ``devices.<name>`` in the config, so no rule
+    names a partition. Keys a device does not set are left out (None is dropped by Snakemake) and
+    the profile's default-resources apply.
+    """
+    slurm = config.get("slurm", {})
+    numeric = {"runtime": slurm.get("default_runtime_min", 120), "mem_mb": slurm.get("default_mem_mb", 16000),
+               "cpus_per_task": slurm.get("default_cpus_per_task", 2)}   # Snakemake needs a number here
+
+    def get(key, default=None):
+        return lambda wc: grid.slurm_resources(config, device or wc.device).get(key, default)
+    return {"gpu": get("gpu", 0), **{k: get(k, numeric.get(k)) for k in SLURM_KEYS}}
 
 
 def run_dir(phase, run):

@@ -30,6 +30,8 @@ rule preprocess:
         crop_size=DATA["crop"]["size"],
         crop_policy=DATA["crop"]["policy"],
         on_bad_sample=DATA["on_bad_sample"],
+    resources:
+        **device_resources("cpu"),
     log:
         f"{RESULTS}/logs/preprocess.log",
     conda:

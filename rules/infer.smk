@@ -18,7 +18,7 @@ for _framework, _ext, _env in (("tensorflow", "keras", "tensorflow"), ("pytorch"
             repeats=config["infer"]["repeats"],
         threads: config["train"].get("threads", 2)
         resources:
-            gpu=device_resource("gpu", 0),
+            **device_resources(),
         log:
             f"{RESULTS}/logs/infer/{_framework}/{{device}}/{{precision}}/f{{filters}}/fold{{fold}}.log",
         conda:

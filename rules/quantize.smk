@@ -18,6 +18,8 @@ rule quantize:
         warmup=config["infer"]["warmup"],
         repeats=config["quantize"]["timing_repeats"],
     threads: config["train"].get("threads", 2)
+    resources:
+        **device_resources("cpu"),
     log:
         f"{RESULTS}/logs/quantize/{{device}}/{{precision}}/f{{filters}}/fold{{fold}}.log",
     conda:

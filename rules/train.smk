@@ -17,7 +17,7 @@ for _framework, _ext, _env in (("tensorflow", "keras", "tensorflow"), ("pytorch"
             stage_to_tmpdir=config.get("slurm", {}).get("stage_to_tmpdir", True),
         threads: config["train"].get("threads", 2)
         resources:
-            gpu=device_resource("gpu", 0),
+            **device_resources(),
         log:
             f"{RESULTS}/logs/train/{_framework}/{{device}}/{{precision}}/f{{filters}}/fold{{fold}}.log",
         conda:

@@ -64,3 +64,14 @@ def test_device_resources():
     cfg2 = copy.deepcopy(cfg)
     cfg2["slurm"]["account"] = "b999dc"
     assert grid.slurm_resources(cfg2, "a40")["slurm_account"] == "b999dc"
+
+
+def test_uncaught_job_error_lands_in_the_job_log(tmp_path):
+    import subprocess
+    import sys
+    log = tmp_path / "job.log"
+    code = f"from mpbench.logs import setup; setup({str(log)!r}); raise RuntimeError('device a100 sees no GPU')"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 1
+    text = log.read_text()
+    assert "job failed: RuntimeError: device a100 sees no GPU" in text and "Traceback" in text

@@ -13,4 +13,13 @@ def setup(logfile: str | Path | None = None, level: int = logging.INFO) -> loggi
         handlers.append(logging.FileHandler(logfile, mode="a"))
     logging.basicConfig(level=level, handlers=handlers, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return logging.getLogger("mpbench")
+    logger = logging.getLogger("mpbench")
+
+    def log_uncaught(exc_type, exc, tb):
+        # The job's own log then says why it failed (a SLURM job's stderr is elsewhere).
+        if not issubclass(exc_type, KeyboardInterrupt):
+            logger.critical("job failed: %s: %s", exc_type.__name__, exc, exc_info=(exc_type, exc, tb))
+        else:
+            sys.__excepthook__(exc_type, exc, tb)
+    sys.excepthook = log_uncaught
+    return logger

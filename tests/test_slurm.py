@@ -1,0 +1,164 @@
+"""The SLURM profiles: sbatch arguments from the config, and the demo through a real local SLURM.
+
+The ``slurm`` tests start a single-node cluster with tests/slurm/local_cluster.sh (Debian's
+slurm-wlm + munge; installed when missing and running as root, as in CI) and stop it afterwards.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import h5py
+import numpy as np
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+CLUSTER = REPO / "tests" / "slurm" / "local_cluster.sh"
+
+
+def dry_run_resources(*args) -> dict:
+    """jobid → (rule, wildcards, resources) parsed from a dry run's job listing."""
+    out = subprocess.run(SNAKEMAKE + ["-n", *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    jobs = []
+    for block in re.split(r"\n(?=rule \w+:)", out.stdout):
+        m = re.match(r"rule (\w+):", block)
+        if not m:
+            continue
+        wc = re.search(r"wildcards: (.*)", block)
+        res = re.search(r"resources: (.*)", block)
+        parse = lambda s: dict(kv.split("=", 1) for kv in s.split(", ")) if s else {}  # noqa: E731
+        jobs.append((m.group(1), parse(wc.group(1) if wc else ""), parse(res.group(1) if res else "")))
+    return jobs
+
+
+def test_profile_dry_run_on_paper_grid_asks_alex_for_gpus():
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    jobs = dry_run_resources("--profile", "profiles/slurm")
+    train = [(w, r) for rule, w, r in jobs if rule.startswith("train_")]
+    assert len(train) == 192
+    a100 = [r for w, r in train if w["device"] == "a100"]
+    assert a100 and all(r["slurm_partition"] == "a100" and r["gres"] == "gpu:a100:1" and r["gpu"] == "0"
+                        and r["runtime"] == "1440" and r["cpus_per_task"] == "16" for r in a100)
+    a40 = [r for w, r in train if w["device"] == "a40"]
+    assert a40 and all(r["slurm_partition"] == "a40" and r["gres"] == "gpu:a40:1" for r in a40)
+    cpu_rules = [r for rule, _, r in jobs if rule in ("preprocess", "quantize", "summary", "figure")]
+    assert cpu_rules and not any("gres" in r or r.get("gpu", "0") != "0" for r in cpu_rules)
+
+
+def test_plugin_builds_gres_and_cpus_from_those_resources():
+    """The plugin's own argument builders, fed the resources the rules compute for an a100 job."""
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+
+    from mpbench import grid
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    res = {**grid.slurm_resources(config, "a100"), "gpu": 0}   # the profile's set-resources gpu: 0
+
+    class Resources(SimpleNamespace):
+        def get(self, key, default=None):
+            return getattr(self, key, default)
+    job = SimpleNamespace(resources=Resources(**res), threads=2, name="train_pytorch", is_group=lambda: False)
+    assert set_gres_string(job).strip() == "--gres=gpu:a100:1"
+    call = get_submit_command(job, {"run_uuid": "u", "slurm_logfile": "l", "comment_str": "c", "account": "",
+                                    "partition": f"-p {res['slurm_partition']}", "workdir": str(REPO)})
+    assert "-p a100" in call and "-t 1440" in call.replace("'", "") and "--cpus-per-task=16" in call
+    assert "--mem" not in call                 # mem_mb: 0 on Alex: memory comes with the GPU share
+
+
+# --------------------------------------------------------------------------- real local SLURM
+
+@pytest.fixture(scope="module")
+def local_slurm(tmp_path_factory):
+    if os.geteuid() != 0 and not shutil.which("slurmctld"):
+        pytest.skip("needs root (to install slurm-wlm/munge) or an installed SLURM")
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    state = tmp_path_factory.mktemp("slurm")
+    start = subprocess.run(["bash", str(CLUSTER), "start", str(state)], capture_output=True, text=True, timeout=600)
+    if start.returncode == 3:
+        pytest.skip(start.stderr.strip())
+    assert start.returncode == 0, start.stdout + start.stderr
+    yield state
+    subprocess.run(["bash", str(CLUSTER), "stop", str(state)], timeout=60)
+
+
+def small_config(tmp_path, name, **extra) -> Path:
+    cfg = yaml.safe_load((REPO / "tests" / "slurm" / "demo_small.yaml").read_text())
+    cfg["results_dir"] = str(tmp_path / name)
+    cfg["data"]["bagls_dir"] = str(tmp_path / name / "bagls_synthetic")
+    for k, v in extra.items():
+        cfg[k] = {**cfg.get(k, {}), **v}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def run_snakemake(*args, timeout=1500):
+    return subprocess.run(SNAKEMAKE + list(args), cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def content(root: Path) -> dict:
+    """What must be identical between a local and a SLURM run: data, learning, quantized ops."""
+    out = {}
+    with h5py.File(root / "data" / "bagls_224.h5") as f:
+        out["h5"] = {k: np.asarray(f[k]).tobytes() for k in f.keys()}
+    for p in sorted(root.glob("train/**/result.json")):
+        r = json.loads(p.read_text())
+        out[str(p.relative_to(root))] = (r["status"], r["epochs"], [round(h["loss"], 4) for h in r["history"]])
+    for p in sorted(root.glob("quantize/**/result.json")):
+        r = json.loads(p.read_text())
+        out[str(p.relative_to(root))] = {v: e["op_counts"] for v, e in r["variants"].items()}
+    out["files"] = sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                          if p.is_file() and "logs" not in p.parts and ".snakemake" not in p.parts
+                          and p.suffix not in (".out",))
+    return out
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_demo_through_local_slurm_matches_local_run(local_slurm, tmp_path):
+    local_cfg = small_config(tmp_path, "local")
+    slurm_cfg = small_config(tmp_path, "slurm")
+    local = run_snakemake("--cores", "2", "--configfile", str(local_cfg), "--quiet")
+    assert local.returncode == 0, local.stderr[-4000:]
+    slurm = run_snakemake("--profile", "profiles/slurm-local", "--configfile", str(slurm_cfg), "--verbose")
+    log = slurm.stdout + slurm.stderr
+    assert slurm.returncode == 0, log[-6000:]
+    submitted = re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", log)
+    jobs_run = int(re.search(r"(\d+) of \d+ steps \(100%\) done", log).group(1))
+    assert len(submitted) == jobs_run - 1 > 20          # every job but the local target rule `all`
+    sbatch_calls = re.findall(r"sbatch call: (.*)", log)
+    assert len(sbatch_calls) == len(submitted) and all(" -p debug" in c or "-p 'debug'" in c for c in sbatch_calls)
+    slurm_logs = list((tmp_path / "slurm").glob("**/*.log")) + list((REPO / ".snakemake" / "slurm_logs").glob("**/*.log"))
+    assert slurm_logs
+    a, b = content(tmp_path / "local"), content(tmp_path / "slurm")
+    assert a["files"] == b["files"] and "figures/fig2.png" in a["files"]
+    assert a == b
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_gpu_training_job_is_submitted_to_its_partition_with_gres(local_slurm, tmp_path):
+    """A training job for device a100 goes to partition a100 with --gres=gpu:a100:1 (fake GPUs on the
+    local node); there is no CUDA there, so the job then fails with the trainer's clear message."""
+    cfg = small_config(tmp_path, "gpu", train={"devices": ["a100"], "frameworks": ["pytorch"], "precisions": ["fp32"]},
+                       devices={"a100": {"type": "cuda", "partition": "a100", "gres": "gpu:a100:1", "runtime_min": 10,
+                                         "mem_mb": 1000, "cpus_per_task": 1}})
+    target = str(tmp_path / "gpu" / "train" / "pytorch" / "a100" / "fp32" / "f8" / "fold0" / "result.json")
+    run = run_snakemake("--profile", "profiles/slurm-local", "--configfile", str(cfg), "--verbose", target)
+    log = run.stdout + run.stderr
+    assert run.returncode != 0                                           # no GPU behind the fake gres
+    call = next(c for c in re.findall(r"sbatch call: (.*)", log) if "train_pytorch" in c)
+    assert re.search(r"-p '?a100'?", call) and "--gres=gpu:a100:1" in call, call
+    jobid = re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+)", log)[-1]
+    info = subprocess.run(["scontrol", "show", "job", jobid], capture_output=True, text=True).stdout
+    assert "Partition=a100" in info and "gpu:a100:1" in info, info
+    job_log = (tmp_path / "gpu" / "logs" / "train" / "pytorch" / "a100" / "fp32" / "f8" / "fold0.log").read_text()
+    assert "is a CUDA device" in job_log and "sees no GPU" in job_log
