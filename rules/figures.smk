@@ -30,7 +30,7 @@ rule figure:
         summary=f"{RESULTS}/summary.csv",
         speedups=f"{RESULTS}/speedups.csv",
     output:
-        png=report(f"{RESULTS}/figures/{{figure}}.png", caption="../report/{figure}.rst", category="Figures"),
+        png=report(f"{RESULTS}/figures/{{figure}}.png", caption="../report/figure.rst", category="Figures"),
         pdf=f"{RESULTS}/figures/{{figure}}.pdf",
     params:
         config=lambda wc: {k: config[k] for k in ("train", "figures")},

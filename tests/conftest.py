@@ -1,6 +1,9 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mpbench.data.preprocess import preprocess_bagls
 from mpbench.data.synthetic import write_synthetic_bagls
@@ -55,3 +58,30 @@ def trained(train_h5, tmp_path_factory):
             cache[framework, precision] = (s, model)
         return cache[framework, precision]
     return get
+
+
+def small_config(tmp_path: Path, name: str, **extra) -> Path:
+    """tests/slurm/demo_small.yaml with results under ``tmp_path/name``; ``extra`` merges into sections."""
+    cfg = yaml.safe_load((REPO / "tests" / "slurm" / "demo_small.yaml").read_text())
+    cfg["results_dir"] = str(tmp_path / name)
+    cfg["data"]["bagls_dir"] = str(tmp_path / name / "bagls_synthetic")
+    for k, v in extra.items():
+        cfg[k] = {**cfg.get(k, {}), **v}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def run_snakemake(*args, timeout=1500):
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def small_local_run(tmp_path_factory) -> Path:
+    """The whole workflow (every rule) on the cut-down demo config, run locally once per session."""
+    tmp = tmp_path_factory.mktemp("workflow")
+    cfg = small_config(tmp, "local")
+    run = run_snakemake("--cores", "2", "--configfile", str(cfg), "--quiet")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    return tmp / "local"

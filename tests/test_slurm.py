@@ -16,15 +16,15 @@ import h5py
 import numpy as np
 import pytest
 import yaml
+from conftest import run_snakemake, small_config
 
 REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 CLUSTER = REPO / "tests" / "slurm" / "local_cluster.sh"
 
 
 def dry_run_resources(*args) -> dict:
     """jobid → (rule, wildcards, resources) parsed from a dry run's job listing."""
-    out = subprocess.run(SNAKEMAKE + ["-n", *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+    out = run_snakemake("-n", *args, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     jobs = []
     for block in re.split(r"\n(?=rule \w+:)", out.stdout):
@@ -89,21 +89,6 @@ def local_slurm(tmp_path_factory):
     subprocess.run(["bash", str(CLUSTER), "stop", str(state)], timeout=60)
 
 
-def small_config(tmp_path, name, **extra) -> Path:
-    cfg = yaml.safe_load((REPO / "tests" / "slurm" / "demo_small.yaml").read_text())
-    cfg["results_dir"] = str(tmp_path / name)
-    cfg["data"]["bagls_dir"] = str(tmp_path / name / "bagls_synthetic")
-    for k, v in extra.items():
-        cfg[k] = {**cfg.get(k, {}), **v}
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
-def run_snakemake(*args, timeout=1500):
-    return subprocess.run(SNAKEMAKE + list(args), cwd=REPO, capture_output=True, text=True, timeout=timeout)
-
-
 def content(root: Path) -> dict:
     """What must be identical between a local and a SLURM run: data, learning, quantized ops."""
     out = {}
@@ -123,11 +108,8 @@ def content(root: Path) -> dict:
 
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_demo_through_local_slurm_matches_local_run(local_slurm, tmp_path):
-    local_cfg = small_config(tmp_path, "local")
+def test_demo_through_local_slurm_matches_local_run(local_slurm, small_local_run, tmp_path):
     slurm_cfg = small_config(tmp_path, "slurm")
-    local = run_snakemake("--cores", "2", "--configfile", str(local_cfg), "--quiet")
-    assert local.returncode == 0, local.stderr[-4000:]
     slurm = run_snakemake("--profile", "profiles/slurm-local", "--configfile", str(slurm_cfg), "--verbose")
     log = slurm.stdout + slurm.stderr
     assert slurm.returncode == 0, log[-6000:]
@@ -136,9 +118,7 @@ def test_demo_through_local_slurm_matches_local_run(local_slurm, tmp_path):
     assert len(submitted) == jobs_run - 1 > 20          # every job but the local target rule `all`
     sbatch_calls = re.findall(r"sbatch call: (.*)", log)
     assert len(sbatch_calls) == len(submitted) and all(" -p debug" in c or "-p 'debug'" in c for c in sbatch_calls)
-    slurm_logs = list((tmp_path / "slurm").glob("**/*.log")) + list((REPO / ".snakemake" / "slurm_logs").glob("**/*.log"))
-    assert slurm_logs
-    a, b = content(tmp_path / "local"), content(tmp_path / "slurm")
+    a, b = content(small_local_run), content(tmp_path / "slurm")
     assert a["files"] == b["files"] and "figures/fig2.png" in a["files"]
     assert a == b
 

@@ -1,0 +1,38 @@
+"""The whole workflow on the cut-down demo: every stage's outputs, honest labels, and --report."""
+import json
+import zipfile
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from conftest import run_snakemake
+
+pytestmark = pytest.mark.slow
+FIGURES = ["fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "energy"]
+
+
+def test_every_stage_produced_its_results(small_local_run):
+    root = small_local_run
+    summary = pd.read_csv(root / "summary.csv")
+    assert set(summary["phase"]) == {"train", "infer", "tflite_cpu", "edgetpu"}
+    assert len(summary[summary["phase"] == "train"]) == 4 and (summary["status"] == "ok").all()
+    edge = summary[summary["phase"] == "edgetpu"]
+    assert set(edge["run_device"]) == {"cpu-int8"} and edge["note"].str.contains("unavailable").all()
+    compile_json = json.loads(next(root.glob("quantize/**/edgetpu_compile.json")).read_text())
+    assert compile_json["status"] == "unavailable" and "edgetpu_compiler" in compile_json["reason"]
+    speedups = pd.read_csv(root / "speedups.csv")
+    assert set(speedups["precision"]) == {"mixed_bf16"} and set(speedups["phase"]) == {"train", "infer"}
+    for name in FIGURES:
+        with Image.open(root / "figures" / f"{name}.png") as im:
+            im.verify()
+        assert (root / "figures" / f"{name}.pdf").stat().st_size > 1000
+
+
+def test_report_includes_the_figures(small_local_run, tmp_path):
+    cfg = small_local_run.parent / "local.yaml"
+    report = tmp_path / "report.zip"
+    run = run_snakemake("--configfile", str(cfg), "--report", str(report), timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    names = zipfile.ZipFile(report).namelist()
+    assert all(any(n.endswith(f"{fig}.png") for n in names) for fig in FIGURES), names
