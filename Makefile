@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: install demo test test-fast dryrun clean-demo
+.PHONY: install demo test test-fast dryrun clean-demo install-profile
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,3 +29,8 @@ dryrun: install
 
 clean-demo:
 	rm -rf results/demo
+
+install-profile:
+	mkdir -p $(HOME)/.config/snakemake
+	ln -sfn $(CURDIR)/profiles/slurm $(HOME)/.config/snakemake/slurm
+	@echo "now: snakemake --profile slurm (needs pip install '.[slurm]')"

@@ -42,3 +42,9 @@ rule figure:
         "../envs/plots.yaml"
     script:
         "../workflow/scripts/figure.py"
+
+
+rule figures:
+    """Target: every figure (with figures.only_existing, from whatever results exist)."""
+    input:
+        expand(f"{RESULTS}/figures/{{figure}}.{{ext}}", figure=FIGURE_NAMES, ext=("png", "pdf")),

@@ -2,7 +2,8 @@
 
 Four encoder blocks (two 3×3 conv without bias + batch norm + ReLU, then 2×2 max-pool), a
 bottleneck block, four decoder blocks (upsample ×2, concatenate the skip, two 3×3 conv + BN + ReLU),
-a 1×1 conv to one channel; the sigmoid is computed in float32. Filters start at ``filters`` and
+a 1×1 conv to one channel; the sigmoid is computed in float32. Batch norm uses the same constants in
+both frameworks (running-statistics momentum 0.1 in PyTorch's convention, eps 1e-5). Filters start at ``filters`` and
 double per encoder step (f, 2f, 4f, 8f; bottleneck 16f), halving back in the decoder.
 
 Upsampling modes:

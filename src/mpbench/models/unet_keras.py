@@ -27,7 +27,9 @@ def _conv_block(x, c: int, name: str, dtype=None):
     layers = _keras().layers
     for i in (1, 2):
         x = layers.Conv2D(c, 3, padding="same", use_bias=False, name=f"{name}_conv{i}", dtype=dtype)(x)
-        x = layers.BatchNormalization(name=f"{name}_bn{i}", dtype=dtype)(x)
+        # PyTorch's BatchNorm2d defaults (running-stat momentum 0.1 ≙ Keras 0.9, eps 1e-5), so both
+        # frameworks train the same model; Keras' own 0.99 lags badly in short runs.
+        x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"{name}_bn{i}", dtype=dtype)(x)
         x = layers.ReLU(name=f"{name}_relu{i}", dtype=dtype)(x)
     return x
 
