@@ -79,6 +79,8 @@ def result_files():
     out += [f"{run_dir('infer', r)}/result.json" for r in grid.infer_runs(config)]
     for r in grid.quantize_runs(config):
         out.append(f"{quantize_dir(r)}/result.json")
+        if config["quantize"].get("qat_epochs", 0) > 0:
+            out.append(f"{quantize_dir(r)}/qat.json")
         if "int8" in config["quantize"]["variants"]:
             out.append(f"{quantize_dir(r)}/edgetpu_infer.json")
     return out

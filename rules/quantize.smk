@@ -65,3 +65,27 @@ rule edgetpu_infer:
         "../envs/edgetpu.yaml"
     script:
         "../workflow/scripts/edgetpu_infer.py"
+
+
+rule qat:
+    """Quantization-aware fine-tuning → int8 TFLite: the comparison for post-training int8."""
+    input:
+        model=f"{RESULTS}/train/tensorflow/{{device}}/{{precision}}/f{{filters}}/fold{{fold}}/model.keras",
+        h5=H5,
+    output:
+        model=f"{QUANT_DIR}/model_qat_int8.tflite",
+        result=f"{QUANT_DIR}/qat.json",
+    params:
+        settings=train_params("tensorflow"),
+        epochs=config["quantize"]["qat_epochs"],
+        learning_rate=config["quantize"]["qat_learning_rate"],
+        eval_images=config["quantize"]["eval_images"],
+    threads: config["train"].get("threads", 2)
+    resources:
+        **device_resources("cpu"),
+    log:
+        f"{RESULTS}/logs/qat/{{device}}/{{precision}}/f{{filters}}/fold{{fold}}.log",
+    conda:
+        "../envs/qat.yaml"
+    script:
+        "../workflow/scripts/qat.py"

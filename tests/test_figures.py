@@ -68,6 +68,8 @@ def summary():
             if fw == "tensorflow" and dev == "a100":
                 rows.append(row(phase="tflite_cpu", status="ok", variant="int8", batch_size=1, per_sample_s=0.003 * f / 8,
                                 val_iou=0.78, float_iou=0.8 + f / 1000, **{**base, "run_device": "cpu"}))
+                rows.append(row(phase="qat", status="ok", variant="int8_qat", batch_size=1, val_iou=0.79 + f / 1000,
+                                **{**base, "run_device": "cpu"}))
                 if f == 8:
                     rows.append(row(phase="edgetpu", status="ok", variant="int8", batch_size=1, per_sample_s=0.004,
                                     val_iou=0.77, note="Edge TPU unavailable", **{**base, "run_device": "cpu-int8"}))
@@ -171,6 +173,7 @@ def test_fig7_uses_the_cpu_int8_stand_in_and_labels_it(summary, speedups):
     assert "missing:missing:edgetpu/cpu-int8@64" in art
     assert list(art["iou/float"].get_ydata()) == pytest.approx([0.808, 0.864])
     assert list(art["iou/cpu-int8"].get_ydata()) == pytest.approx([0.77])
+    assert list(art["iou/qat"].get_ydata()) == pytest.approx([0.798, 0.854])
 
 
 def test_energy_figure_bars_and_no_energy_note(summary, speedups):

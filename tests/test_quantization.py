@@ -110,3 +110,15 @@ def test_quantize_job_writes_models_and_result(trained, train_h5, tmp_path):
     assert int8["iou_minus_float"] == pytest.approx(int8["iou"] - r["float32_rebuild_iou"])
     assert int8["cpu_batch1"]["per_image_s"]["n"] == 3 and int8["cpu_batch1"]["throughput"] > 0
     assert r["variants"]["fp16"]["op_counts"]["DEQUANTIZE"] > 0   # fp16 weights dequantised at load
+
+
+def test_f32_edgetpu_unet_quantizes_to_edgetpu_ops_only():
+    """The model size the paper had to patch (f=32): with the `edgetpu` upsampling every op of the
+    int8 model is in the Edge TPU's table and integer (the compiler itself is not available here)."""
+    from mpbench.models import UNetSpec
+    from mpbench.models.unet_keras import build_unet
+    model = build_unet(UNetSpec(32, upsampling="edgetpu"), input_size=224, batch_size=1, dtype="float32")
+    frames = np.random.default_rng(0).integers(0, 256, (4, 224, 224), dtype=np.uint8)
+    ops = op_details(convert(model, "int8", frames))
+    assert edgetpu_check(ops)["edgetpu_compatible"]
+    assert {o["op"] for o in ops} == {"CONV_2D", "MAX_POOL_2D", "CONCATENATION", "RESHAPE", "LOGISTIC", "QUANTIZE"}

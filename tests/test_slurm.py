@@ -93,7 +93,7 @@ def content(root: Path) -> dict:
     """What must be identical between a local and a SLURM run: data, learning, quantized ops."""
     out = {}
     with h5py.File(root / "data" / "bagls_224.h5") as f:
-        out["h5"] = {k: np.asarray(f[k]).tobytes() for k in f.keys()}
+        out["h5"] = {k: np.asarray(f[k]).tolist() for k in f.keys()}
     for p in sorted(root.glob("train/**/result.json")):
         r = json.loads(p.read_text())
         out[str(p.relative_to(root))] = (r["status"], r["epochs"], [round(h["loss"], 4) for h in r["history"]])
@@ -120,6 +120,13 @@ def test_demo_through_local_slurm_matches_local_run(local_slurm, small_local_run
     assert len(sbatch_calls) == len(submitted) and all(" -p debug" in c or "-p 'debug'" in c for c in sbatch_calls)
     a, b = content(small_local_run), content(tmp_path / "slurm")
     assert a["files"] == b["files"] and "figures/fig2.png" in a["files"]
+    # TensorFlow's oneDNN CPU kernels are not bitwise reproducible across processes: its losses
+    # must agree to 2 %; everything else (data, PyTorch training, quantized ops) exactly.
+    tf_keys = [k for k in a if k.startswith("train/tensorflow/")]
+    for k in tf_keys:
+        (sa, ea, la), (sb, eb, lb) = a.pop(k), b.pop(k)
+        assert (sa, ea) == (sb, eb) and np.allclose(la, lb, rtol=0.02), (k, la, lb)
+    assert tf_keys and any(k.startswith("train/pytorch/") for k in a)
     assert a == b
 
 

@@ -15,7 +15,7 @@ FIGURES = ["fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "energy"]
 def test_every_stage_produced_its_results(small_local_run):
     root = small_local_run
     summary = pd.read_csv(root / "summary.csv")
-    assert set(summary["phase"]) == {"train", "infer", "tflite_cpu", "edgetpu"}
+    assert set(summary["phase"]) == {"train", "infer", "tflite_cpu", "edgetpu", "qat"}
     assert len(summary[summary["phase"] == "train"]) == 4 and (summary["status"] == "ok").all()
     edge = summary[summary["phase"] == "edgetpu"]
     assert set(edge["run_device"]) == {"cpu-int8"} and edge["note"].str.contains("unavailable").all()

@@ -275,6 +275,10 @@ def fig7(summary, speedups, grid):
     for run_dev in sorted(edge["run_device"].dropna().unique()):
         _lines(b, edge[edge["run_device"] == run_dev], "val_iou", grid["filters"], "filters",
                [(f"int8 on {run_dev}", f"iou/{run_dev}", {}, device_colour(run_dev), "--", "D")], scale=1.0)
+    qat = tf[tf["phase"] == "qat"]
+    if len(qat):
+        _lines(b, qat, "val_iou", grid["filters"], "filters",
+               [("int8 after QAT (CPU interpreter)", "iou/qat", {}, "0.45", ":", "s")], scale=1.0)
     for ax in (a, b):
         ax.set_xscale("log", base=2)
         ax.set_xticks(grid["filters"], [str(f) for f in grid["filters"]])

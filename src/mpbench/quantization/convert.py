@@ -42,8 +42,13 @@ def convert(model, variant: str, representative_images: np.ndarray | None = None
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = tf.uint8
         conv.inference_output_type = tf.uint8
-    chatter = io.StringIO()   # Keras' export prints every captured variable to stdout
+    return quiet_convert(conv)
+
+
+def quiet_convert(converter) -> bytes:
+    """``converter.convert()`` with Keras' export chatter (every captured variable) kept off stdout."""
+    chatter = io.StringIO()
     with contextlib.redirect_stdout(chatter):
-        flat = conv.convert()
+        flat = converter.convert()
     log.debug("converter output:\n%s", chatter.getvalue())
     return flat

@@ -1,0 +1,37 @@
+"""Quantization-aware training runs in its own process (TF_USE_LEGACY_KERAS=1), as the qat job does."""
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_qat_job_fine_tunes_and_exports_edgetpu_ready_int8(trained, train_h5, tmp_path):
+    if importlib.util.find_spec("tensorflow_model_optimization") is None:   # not imported here: it
+        pytest.skip("pip install 'mpbench[qat]'")                          # switches TF to tf_keras
+    s, model = trained("tensorflow", "fp32")
+    code = f"""
+import os
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+from mpbench.quantization.qat import qat
+from mpbench.training.settings import TrainSettings
+qat(TrainSettings(**{s.to_dict()!r}), {str(model)!r}, {str(train_h5)!r}, {str(tmp_path / 'q.tflite')!r},
+    {str(tmp_path / 'qat.json')!r}, epochs=1, learning_rate=1e-4, eval_images=30)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    r = json.loads((tmp_path / "qat.json").read_text())
+    assert r["phase"] == "qat" and r["input"]["dtype"] == "uint8" and len(r["loss"]) == 1
+    assert r["iou"] > 0.5                              # fine-tuning from a trained model keeps it working
+    assert r["edgetpu_check"]["edgetpu_compatible"], r["op_counts"]   # batch 1: no SHAPE/PACK ops
+    assert (tmp_path / "q.tflite").stat().st_size == r["bytes"]
+
+
+def test_qat_refuses_to_run_under_keras_3(monkeypatch):
+    monkeypatch.delenv("TF_USE_LEGACY_KERAS", raising=False)
+    from mpbench.quantization.qat import require_legacy_keras
+    with pytest.raises(RuntimeError, match="TF_USE_LEGACY_KERAS=1"):
+        require_legacy_keras()
