@@ -321,10 +321,8 @@ def fig_energy(summary, speedups, grid, filters=None):
                            gid=f"{fw}/{dev}/{p}/f{f}",
                            label=precision_label(p) if (dev, fw) == (grid["devices"][0], grid["frameworks"][0]) else None)
                 else:
-                    st = c["status"]
-                    if st == "ok" or (st == "missing" and len(train[(train["device"] == dev)])):
-                        st = "no NVML"
-                    mark_missing(ax, xi, st, f"{fw}/{dev}/{p}/f{f}")
+                    ran = cell(train, "per_sample_s", framework=fw, device=dev, precision=p)["status"] == "ok"
+                    mark_missing(ax, xi, "no NVML" if ran else c["status"], f"{fw}/{dev}/{p}/f{f}")
             ticks.append(x), labels.append(f"{dev}\n{FRAMEWORK_LABEL[fw]}")
             x += 1
         x += 0.5
