@@ -162,18 +162,25 @@ def _lines(ax, df, value, xs, xkey, series, scale=MS):
         pts = [(x, cell(df, value, **{xkey: x}, **where)) for x in xs]
         good = [(x, c) for x, c in pts if c["status"] == "ok"]
         if good:
+            # Solid line and filled marker: float32 / reference; other styles hollow, so precisions
+            # stay apart even where a single point has no line.
             ax.errorbar([x for x, _ in good], [c["mean"] * scale for _, c in good],
                         yerr=[c["std"] * scale for _, c in good], color=colour, linestyle=ls, marker=marker,
-                        markersize=5, capsize=2, linewidth=1.2, label=label, gid=key)
+                        markerfacecolor=colour if ls == "-" else "white", markersize=5, capsize=2,
+                        linewidth=1.2, label=label, gid=key)
         for x, c in pts:
             if c["status"] != "ok":
                 mark_missing(ax, x, c["status"], f"{key}@{x}")
 
 
 def _log_y(ax):
-    """Log y axis when there is data to scale (an empty or all-failed panel stays linear)."""
+    """Log y axis with plain-number ticks when there is data (an empty or all-failed panel stays linear)."""
+    from matplotlib.ticker import FuncFormatter
     if any(len(ln.get_ydata()) and not str(ln.get_gid()).startswith("missing") for ln in ax.get_lines()):
         ax.set_yscale("log")
+        plain = FuncFormatter(lambda v, _: f"{v:g}")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
 
 
 def fig4(summary, speedups, grid, device, batch_size=None):
