@@ -1,0 +1,1 @@
+"""Result JSONs → tidy tables (summary.csv) and the paper's speed-ups (speedups.csv)."""
