@@ -205,3 +205,11 @@ def test_figures_survive_an_almost_empty_table(tmp_path):
     for name, fn in pf.FIGURES.items():
         fig = fn(empty, speedup_table(empty), grid, **({"device": "cpu"} if name == "fig4" else {}))
         save(fig, tmp_path / f"{name}.png")
+
+
+def test_fig2b_marks_a_ratio_without_its_float32_reference(summary):
+    no_fp32 = summary[~((summary["device"] == "a100") & (summary["framework"] == "pytorch")
+                        & (summary["precision"] == "fp32"))]
+    art = by_gid(pf.fig2(no_fp32, speedup_table(no_fp32), GRID))
+    assert "pytorch/a100/mixed_fp16/f64" not in art                     # no bar from a mixed time alone
+    assert "missing:missing:pytorch/a100/mixed_fp16/f64" in art

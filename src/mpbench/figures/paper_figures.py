@@ -52,12 +52,39 @@ def _mixed(grid):
     return [p for p in grid["precisions"] if p not in ("fp32",)]
 
 
-def _bar(ax, x, c, key, colour, hatch, width=0.8, scale=MS):
+def _bar(ax, x, c, key, colour, hatch, width=0.8, scale=MS, label=None, missing=None):
+    """One bar (mean ± std of a :func:`cell`), or the missing mark with ``missing`` or the cell's status."""
     if c["status"] != "ok":
-        mark_missing(ax, x, c["status"], key)
+        mark_missing(ax, x, missing or c["status"], key)
         return
     ax.bar([x], [c["mean"] * scale], width=width, yerr=[c["std"] * scale], color=colour, hatch=hatch,
-           edgecolor="black", linewidth=0.6, capsize=3, error_kw={"elinewidth": 0.8}, gid=key)
+           edgecolor="black", linewidth=0.6, capsize=3, error_kw={"elinewidth": 0.8}, gid=key, label=label)
+
+
+def _grouped(ax, grid, inner):
+    """Grouped layout: one group per device × framework, the ``inner`` items side by side in it.
+
+    Yields ``(device, framework, item, x, width, first_group)``; sets the group tick labels when done.
+    """
+    n = max(len(inner), 1)
+    width = 0.8 / n
+    ticks, labels, x = [], [], 0
+    for dev in grid["devices"]:
+        for fw in grid["frameworks"]:
+            for i, item in enumerate(inner):
+                first = (dev, fw) == (grid["devices"][0], grid["frameworks"][0])
+                yield dev, fw, item, x + (i - (n - 1) / 2) * width, width, first
+            ticks.append(x)
+            labels.append(f"{dev}\n{FRAMEWORK_LABEL[fw]}")
+            x += 1
+        x += 0.5
+    ax.set_xticks(ticks, labels, fontsize=8)
+
+
+def _filters_axis(ax, filters):
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(filters, [str(f) for f in filters])
+    ax.set_xlabel("initial filters f")
 
 
 def _overlay_reference(ax, figure_name, positions: dict, key_of):
@@ -78,43 +105,27 @@ def fig2(summary, speedups, grid, filters=None, reference_overlay=False):
     f = filters or _largest_f(grid)
     train = summary[(summary["phase"] == "train") & (summary["filters"] == f)]
     fig, (a, b) = figure(2, width=5.5, height=4.2)
-    ticks, labels, x = [], [], 0
-    for dev in grid["devices"]:
-        for fw in grid["frameworks"]:
-            c = cell(train, "per_sample_s", framework=fw, device=dev, precision="fp32")
-            _bar(a, x, c, f"{fw}/{dev}/fp32/f{f}", device_colour(dev), PRECISION_HATCH["fp32"])
-            ticks.append(x), labels.append(f"{dev}\n{FRAMEWORK_LABEL[fw]}")
-            x += 1
-        x += 0.5
-    a.set_xticks(ticks, labels, fontsize=8)
+    for dev, fw, p, x, width, _ in _grouped(a, grid, ["fp32"]):
+        c = cell(train, "per_sample_s", framework=fw, device=dev, precision=p)
+        _bar(a, x, c, f"{fw}/{dev}/{p}/f{f}", device_colour(dev), PRECISION_HATCH[p], width)
     a.set_ylabel("training time per sample, float32 (ms)")
     a.set_title(f"(a) float32 training, f={f}")
     sp = speedups[(speedups["phase"] == "train") & (speedups["filters"] == f) & (speedups["reference"] == "fp32")]
-    others = _mixed(grid)
-    width = 0.8 / max(len(others), 1)
-    ticks, labels, x, positions = [], [], 0, {}
-    for dev in grid["devices"]:
-        for fw in grid["frameworks"]:
-            for i, p in enumerate(others):
-                xi = x + (i - (len(others) - 1) / 2) * width
-                row = sp[(sp["framework"] == fw) & (sp["device"] == dev) & (sp["precision"] == p)]
-                key = f"{fw}/{dev}/{p}/f{f}"
-                positions[key] = xi
-                if len(row):
-                    r = row.iloc[0]
-                    b.bar([xi], [r["speedup_mean"]], width=width, yerr=[r["speedup_std"]], color=device_colour(dev),
-                          hatch=PRECISION_HATCH.get(p, ""), edgecolor="black", linewidth=0.6, capsize=3, gid=key,
-                          label=precision_label(p) if (dev, fw) == (grid["devices"][0], grid["frameworks"][0]) else None)
-                else:
-                    st = cell(train, "per_sample_s", framework=fw, device=dev, precision=p)["status"]
-                    mark_missing(b, xi, st if st != "ok" else "missing", key)
-            ticks.append(x), labels.append(f"{dev}\n{FRAMEWORK_LABEL[fw]}")
-            x += 1
-        x += 0.5
+    positions = {}
+    for dev, fw, p, x, width, first in _grouped(b, grid, _mixed(grid)):
+        key = f"{fw}/{dev}/{p}/f{f}"
+        positions[key] = x
+        row = sp[(sp["framework"] == fw) & (sp["device"] == dev) & (sp["precision"] == p)]
+        if len(row):
+            c = {"status": "ok", "mean": row.iloc[0]["speedup_mean"], "std": row.iloc[0]["speedup_std"]}
+        else:  # this precision failed, or it ran and its float32 reference is what is missing
+            st = cell(train, "per_sample_s", framework=fw, device=dev, precision=p)["status"]
+            c = {"status": "missing" if st == "ok" else st}
+        _bar(b, x, c, key, device_colour(dev), PRECISION_HATCH.get(p, ""), width, scale=1.0,
+             label=precision_label(p) if first else None)
     b.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
     if reference_overlay:
         _overlay_reference(b, "fig2b", positions, lambda v: f"{v['framework']}/{v['device']}/{v['precision']}/f{v['filters']}")
-    b.set_xticks(ticks, labels, fontsize=8)
     b.set_ylabel("training speed-up over float32 (throughput ratio)")
     b.set_title(f"(b) speed-up, f={f} (hatch = precision)")
     legend_outside(b)
@@ -127,29 +138,19 @@ def fig3(summary, speedups, grid):
     train = summary[summary["phase"] == "train"]
     fig, (ax,) = figure(1, width=max(6.0, 1.6 * len(grid["devices"]) * len(grid["frameworks"])), height=4.2)
     rng = np.random.default_rng(0)
-    n = len(grid["precisions"])
-    width = 0.8 / n
-    ticks, labels, x = [], [], 0
-    for dev in grid["devices"]:
-        for fw in grid["frameworks"]:
-            for i, p in enumerate(grid["precisions"]):
-                xi = x + (i - (n - 1) / 2) * width
-                c = cell(train, "val_iou", framework=fw, device=dev, precision=p)
-                key = f"{fw}/{dev}/{p}"
-                if c["status"] != "ok":
-                    mark_missing(ax, xi, c["status"], key)
-                    continue
-                vals = np.asarray(c["values"])
-                jitter = rng.uniform(-width / 4, width / 4, len(vals))
-                ax.scatter(xi + jitter, vals, s=14, color=device_colour(dev), edgecolor="black", linewidth=0.4,
-                           marker=FRAMEWORK_MARKER[fw], gid=key)
-                ax.hlines(vals.mean(), xi - width / 2.5, xi + width / 2.5, color="black", linewidth=1.2)
-                ax.text(xi, 1.01, precision_label(p).replace(" ", "\n"), ha="center", va="bottom", fontsize=6,
-                        transform=ax.get_xaxis_transform())
-            ticks.append(x), labels.append(f"{dev}\n{FRAMEWORK_LABEL[fw]}")
-            x += 1
-        x += 0.5
-    ax.set_xticks(ticks, labels, fontsize=8)
+    for dev, fw, p, x, width, _ in _grouped(ax, grid, grid["precisions"]):
+        c = cell(train, "val_iou", framework=fw, device=dev, precision=p)
+        key = f"{fw}/{dev}/{p}"
+        if c["status"] != "ok":
+            mark_missing(ax, x, c["status"], key)
+            continue
+        vals = np.asarray(c["values"])
+        jitter = rng.uniform(-width / 4, width / 4, len(vals))
+        ax.scatter(x + jitter, vals, s=14, color=device_colour(dev), edgecolor="black", linewidth=0.4,
+                   marker=FRAMEWORK_MARKER[fw], gid=key)
+        ax.hlines(vals.mean(), x - width / 2.5, x + width / 2.5, color="black", linewidth=1.2)
+        ax.text(x, 1.01, precision_label(p).replace(" ", "\n"), ha="center", va="bottom", fontsize=6,
+                transform=ax.get_xaxis_transform())
     ax.set_ylim(0, 1)
     ax.set_ylabel("validation IoU (dot: one fold and f; bar: mean)")
     ax.set_title("Fig. 3 — validation IoU, float32 vs mixed precision", fontsize=10, pad=22)
@@ -195,9 +196,7 @@ def fig4(summary, speedups, grid, device, batch_size=None):
     _lines(a, train, "per_sample_s", grid["filters"], "filters", series)
     _lines(b, infer[infer["batch_size"] == bs] if bs else infer, "per_sample_s", grid["filters"], "filters", series)
     for ax, what in ((a, "training"), (b, f"inference (batch {bs})")):
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(grid["filters"], [str(f) for f in grid["filters"]])
-        ax.set_xlabel("initial filters f")
+        _filters_axis(ax, grid["filters"])
         ax.set_ylabel(f"{what} time per sample (ms)")
     a.set_title(f"(a) training on {device}")
     b.set_title(f"(b) inference on {device}")
@@ -227,9 +226,7 @@ def fig5(summary, speedups, grid):
                         st = cell(train, "per_sample_s", framework=fw, device=dev, precision=p, filters=f)["status"]
                         mark_missing(ax, f, st if st != "ok" else "missing", f"{key}@{f}")
         ax.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(grid["filters"], [str(f) for f in grid["filters"]])
-        ax.set_xlabel("initial filters f")
+        _filters_axis(ax, grid["filters"])
         ax.set_ylabel("training speed-up over float32")
         ax.set_title(f"({tag}) {FRAMEWORK_LABEL[fw]}")
         legend_outside(ax)
@@ -287,9 +284,7 @@ def fig7(summary, speedups, grid):
         _lines(b, qat, "val_iou", grid["filters"], "filters",
                [("int8 after QAT (CPU interpreter)", "iou/qat", {}, "0.45", ":", "s")], scale=1.0)
     for ax in (a, b):
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(grid["filters"], [str(f) for f in grid["filters"]])
-        ax.set_xlabel("initial filters f")
+        _filters_axis(ax, grid["filters"])
     _log_y(a)
     a.set_ylabel("inference time per image, batch 1 (ms)")
     a.set_title("(a) batch-1 inference")
@@ -314,26 +309,11 @@ def fig_energy(summary, speedups, grid, filters=None):
         ax.set_axis_off()
         fig.suptitle(f"Energy per training sample, f={f}", fontsize=10)
         return fig
-    n = len(grid["precisions"])
-    width = 0.8 / n
-    ticks, labels, x = [], [], 0
-    for dev in grid["devices"]:
-        for fw in grid["frameworks"]:
-            for i, p in enumerate(grid["precisions"]):
-                xi = x + (i - (n - 1) / 2) * width
-                c = cell(train, "joules_per_sample", framework=fw, device=dev, precision=p)
-                if c["status"] == "ok":
-                    ax.bar([xi], [c["mean"]], width=width, yerr=[c["std"]], color=device_colour(dev),
-                           hatch=PRECISION_HATCH.get(p, ""), edgecolor="black", linewidth=0.6, capsize=3,
-                           gid=f"{fw}/{dev}/{p}/f{f}",
-                           label=precision_label(p) if (dev, fw) == (grid["devices"][0], grid["frameworks"][0]) else None)
-                else:
-                    ran = cell(train, "per_sample_s", framework=fw, device=dev, precision=p)["status"] == "ok"
-                    mark_missing(ax, xi, "no NVML" if ran else c["status"], f"{fw}/{dev}/{p}/f{f}")
-            ticks.append(x), labels.append(f"{dev}\n{FRAMEWORK_LABEL[fw]}")
-            x += 1
-        x += 0.5
-    ax.set_xticks(ticks, labels, fontsize=8)
+    for dev, fw, p, x, width, first in _grouped(ax, grid, grid["precisions"]):
+        c = cell(train, "joules_per_sample", framework=fw, device=dev, precision=p)
+        ran = cell(train, "per_sample_s", framework=fw, device=dev, precision=p)["status"] == "ok"
+        _bar(ax, x, c, f"{fw}/{dev}/{p}/f{f}", device_colour(dev), PRECISION_HATCH.get(p, ""), width, scale=1.0,
+             label=precision_label(p) if first else None, missing="no NVML" if ran else None)
     ax.set_ylabel("GPU energy per training sample (J)")
     ax.set_title(f"Energy per training sample, f={f} (NVML; first epoch excluded; hatch = precision)", fontsize=10)
     legend_outside(ax)
