@@ -8,6 +8,7 @@ sys.path.insert(0, _SRC)
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
 
 from mpbench import grid
+from mpbench.figures import FIGURE_NAMES
 
 RESULTS = config["results_dir"].rstrip("/")
 DATA = config["data"]
@@ -84,6 +85,15 @@ def result_files():
         if "int8" in config["quantize"]["variants"]:
             out.append(f"{quantize_dir(r)}/edgetpu_infer.json")
     return out
+
+
+def summary_inputs(wildcards):
+    """Every result the grid defines; with figures.only_existing, just those already on disk
+    (regenerate figures from copied results without rerunning anything)."""
+    wanted = result_files()
+    if config["figures"].get("only_existing", False):
+        return [p for p in wanted if os.path.exists(p)]
+    return wanted
 
 
 def all_outputs():

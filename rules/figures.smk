@@ -1,15 +1,4 @@
 # summary.csv / speedups.csv from every result, then one rule per figure (PNG + PDF, in the report).
-FIGURE_NAMES = ["fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "energy"]
-
-
-def summary_inputs(wildcards):
-    """Every result the grid defines; with figures.only_existing, just those already on disk
-    (regenerate figures from copied results without rerunning anything)."""
-    wanted = result_files()
-    if config["figures"].get("only_existing", False):
-        return [p for p in wanted if os.path.exists(p)]
-    return wanted
-
 
 rule summary:
     input:

@@ -187,6 +187,11 @@ def test_energy_figure_bars_and_no_energy_note(summary, speedups):
     assert "no-energy" in art
 
 
+def test_every_workflow_figure_has_a_drawing_function():
+    from mpbench.figures import FIGURE_NAMES
+    assert set(FIGURE_NAMES) == set(pf.FIGURES)
+
+
 @pytest.mark.parametrize("name", sorted(pf.FIGURES))
 def test_every_figure_saves_valid_png_and_pdf(name, summary, speedups, tmp_path):
     kw = {"device": "a40"} if name == "fig4" else {}
