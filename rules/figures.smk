@@ -1,5 +1,6 @@
 # summary.csv / speedups.csv from every result, then one rule per figure (PNG + PDF, in the report).
 
+
 rule summary:
     input:
         summary_inputs,
