@@ -117,7 +117,8 @@ def fig2(summary, speedups, grid, filters=None, reference_overlay=False):
         positions[key] = x
         row = sp[(sp["framework"] == fw) & (sp["device"] == dev) & (sp["precision"] == p)]
         if len(row):
-            c = {"status": "ok", "mean": row.iloc[0]["speedup_mean"], "std": row.iloc[0]["speedup_std"]}
+            r = row.iloc[0]
+            c = {"status": "ok", "mean": r["speedup_mean"], "std": np.nan_to_num(r["speedup_std"])}  # 1 fold: no std
         else:  # this precision failed, or it ran and its float32 reference is what is missing
             st = cell(train, "per_sample_s", framework=fw, device=dev, precision=p)["status"]
             c = {"status": "missing" if st == "ok" else st}
@@ -217,7 +218,7 @@ def fig5(summary, speedups, grid):
                 rows = sp[(sp["framework"] == fw) & (sp["device"] == dev) & (sp["precision"] == p)].sort_values("filters")
                 key = f"{fw}/{dev}/{p}"
                 if len(rows):
-                    ax.errorbar(rows["filters"].astype(int), rows["speedup_mean"], yerr=rows["speedup_std"],
+                    ax.errorbar(rows["filters"].astype(int), rows["speedup_mean"], yerr=rows["speedup_std"].fillna(0.0),
                                 color=device_colour(dev), linestyle=PRECISION_LINE.get(p, "-"), marker="o", markersize=4,
                                 capsize=2, label=f"{dev}, {precision_label(p)}", gid=key)
                 have = set(rows["filters"].astype(int))

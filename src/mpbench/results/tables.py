@@ -7,7 +7,8 @@ was trained, ``run_device`` where the row was measured. Times are seconds per sa
 
 ``speedups.csv``: throughput of each precision over a reference precision (``fp32``; also ``tf32``
 where present), per usage scenario — framework × device × f × batch size — and fold, then mean and
-std over folds (the paper's definition: ratio of throughputs). Only ``ok`` rows count.
+std over folds (the paper's definition: ratio of throughputs; std is empty for a single fold).
+Only ``ok`` rows count.
 """
 from __future__ import annotations
 
@@ -115,7 +116,6 @@ def speedup_table(summary: pd.DataFrame, references=("fp32", "tf32")) -> pd.Data
         m["speedup"] = m["throughput"] / m["ref"]
         g = m.groupby(SCENARIO + ["precision"], dropna=False)["speedup"]
         agg = g.agg(speedup_mean="mean", speedup_std="std", n_folds="count").reset_index()
-        agg["speedup_std"] = agg["speedup_std"].fillna(0.0)
         agg["reference"] = ref
         out.append(agg)
     cols = SCENARIO + ["precision", "reference", "speedup_mean", "speedup_std", "n_folds"]
