@@ -15,7 +15,6 @@ import time
 import numpy as np
 
 from .. import io, provenance
-from ..data.dataset import load_h5, split_fold
 from ..energy import EnergyMeter
 from ..timing import summarize
 from ..training.settings import TrainSettings
@@ -67,6 +66,7 @@ def time_batch_sizes(runner, images: np.ndarray, batch_sizes, warmup: int, repea
 def benchmark(settings: TrainSettings, model_path, h5_path, result_path, batch_sizes, warmup: int,
               repeats: int, n_images: int = 128) -> dict:
     """Time a trained model on its fold's validation frames; write and return the result JSON."""
+    from ..data.dataset import load_h5, split_fold   # h5py only where the HDF5 is read
     from .runners import make_runner
     data = load_h5(h5_path)
     images = split_fold(data, settings.fold).x_val[:n_images]
