@@ -5,6 +5,7 @@ QUANT_DIR = f"{RESULTS}/quantize/{{device}}/{{precision}}/f{{filters}}/fold{{fol
 rule quantize:
     input:
         model=f"{RESULTS}/train/tensorflow/{{device}}/{{precision}}/f{{filters}}/fold{{fold}}/model.keras",
+        train=f"{RESULTS}/train/tensorflow/{{device}}/{{precision}}/f{{filters}}/fold{{fold}}/result.json",
         h5=H5,
     output:
         result=f"{QUANT_DIR}/result.json",
@@ -48,6 +49,7 @@ rule edgetpu_compile:
 rule edgetpu_infer:
     input:
         compiled=f"{QUANT_DIR}/edgetpu_compile.json",
+        quantized=f"{QUANT_DIR}/result.json",
         model=f"{QUANT_DIR}/model_int8.tflite",
         h5=H5,
     output:
@@ -71,11 +73,12 @@ rule qat:
     """Quantization-aware fine-tuning → int8 TFLite: the comparison for post-training int8."""
     input:
         model=f"{RESULTS}/train/tensorflow/{{device}}/{{precision}}/f{{filters}}/fold{{fold}}/model.keras",
+        train=f"{RESULTS}/train/tensorflow/{{device}}/{{precision}}/f{{filters}}/fold{{fold}}/result.json",
         h5=H5,
     output:
-        model=f"{QUANT_DIR}/model_qat_int8.tflite",
-        result=f"{QUANT_DIR}/qat.json",
+        result=f"{QUANT_DIR}/qat.json",   # names the model file it wrote beside it (none if skipped)
     params:
+        model=lambda wc, output: str(Path(output.result).with_name("model_qat_int8.tflite")),
         settings=train_params("tensorflow"),
         epochs=config["quantize"]["qat_epochs"],
         learning_rate=config["quantize"]["qat_learning_rate"],

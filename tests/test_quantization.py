@@ -102,7 +102,9 @@ def test_quantize_job_writes_models_and_result(trained, train_h5, tmp_path):
     s, path = trained("tensorflow", "fp32")
     outputs = {v: tmp_path / f"model_{v}.tflite" for v in ("int8", "fp16")}
     r = quantize(s, path, train_h5, outputs, tmp_path / "result.json", representative_samples=16,
-                 eval_images=20, timing_warmup=1, timing_repeats=3)
+                 eval_images=20, timing_warmup=1, timing_repeats=3,
+                 train_result={"status": "diverged", "best_epoch": None})   # as if no epoch had finished
+    assert r["status"] == "train_diverged"      # measured, but its IoUs are not read as accuracy
     assert all(p.stat().st_size > 10_000 for p in outputs.values())
     assert r["n_eval"] == 20 and r["float_iou"] == pytest.approx(r["float32_rebuild_iou"], abs=1e-3)
     int8 = r["variants"]["int8"]

@@ -153,3 +153,26 @@ def test_gpu_device_without_gpu_fails_early(train_h5, tmp_path):
 def test_unknown_precision_rejected():
     with pytest.raises(ValueError, match="unknown precision 'fp8'"):
         settings("pytorch", precision="fp8")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
+def test_non_finite_weights_with_a_finite_loss_count_as_diverged(framework, train_h5, tmp_path, monkeypatch):
+    calls = {"n": 0}
+    real = backend_class(framework).weights_finite
+
+    def nan_weights_in_epoch_2(self):
+        calls["n"] += 1
+        assert real(self)                      # the real check passes on a healthy model …
+        return calls["n"] != 2                 # … and epoch 2 is made to overflow
+    monkeypatch.setattr(backend_class(framework), "weights_finite", nan_weights_in_epoch_2)
+    result, out = run(settings(framework, max_epochs=4), train_h5, tmp_path)
+    assert result["status"] == "diverged" and result["epochs"] == 1 and result["best_epoch"] == 1
+    assert loop.source_status(result) == "ok"   # epoch 1's weights were kept
+
+
+def test_derived_results_know_whether_the_trained_weights_are_usable():
+    assert loop.source_status({"status": "ok", "best_epoch": 7}) == "ok"
+    assert loop.source_status({"status": "diverged", "best_epoch": 3}) == "ok"        # best epoch restored
+    assert loop.source_status({"status": "diverged", "best_epoch": None}) == "train_diverged"
+    assert loop.source_status({"status": "oom", "best_epoch": None}) == "train_oom"

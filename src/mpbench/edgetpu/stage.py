@@ -51,13 +51,19 @@ def compile_stage(int8_path, result_path, log_path, compiler: str = "edgetpu_com
 
 
 def infer_stage(compile_json, int8_path, h5_path, settings: dict, result_path, n_images: int, warmup: int,
-                repeats: int, required: bool = True, threads: int = 2) -> dict:
+                repeats: int, required: bool = True, threads: int = 2, source_status: str = "ok") -> dict:
+    """Time and score the int8 model on the Edge TPU, or (not required) on the CPU as ``cpu-int8``.
+
+    ``source_status``: the quantize result's status (``train_diverged`` … when the trained weights
+    were unusable), carried into this result.
+    """
     from ..quantization.tflite_model import TFLiteModel
     compiled = io.read_json(compile_json)
     split = split_fold(load_h5(h5_path), int(settings["fold"]))
     images, masks = split.x_val[:n_images], split.y_val[:n_images]
-    result = {"phase": "edgetpu_infer", "settings": settings, "model": str(int8_path), "n_eval": len(images), "warmup": warmup,
-              "repeats": repeats, "provenance": provenance.collect("tensorflow")}
+    result = {"phase": "edgetpu_infer", "source_status": source_status, "settings": settings,
+              "model": str(int8_path), "n_eval": len(images), "warmup": warmup, "repeats": repeats,
+              "provenance": provenance.collect("tensorflow")}
     reason = compiled.get("reason") if compiled["status"] != "ok" else None
     delegate = None
     if reason is None:
@@ -66,15 +72,26 @@ def infer_stage(compile_json, int8_path, h5_path, settings: dict, result_path, n
         except EdgeTPUUnavailable as e:
             reason = str(e)
     if delegate is not None:
-        model = TFLiteModel(compiled["compiled_model"], delegates=[delegate])
         result.update(status="ok", device="edgetpu", measured_model=compiled["compiled_model"])
     else:
         if required:
             raise RuntimeError(f"edgetpu.required is true but the Edge TPU cannot run: {reason}")
         log.warning("Edge TPU unavailable (%s); timing the int8 model on the CPU interpreter as %r",
                     reason, CPU_FALLBACK_DEVICE)
-        model = TFLiteModel(int8_path, threads=threads)
         result.update(status="unavailable", reason=reason, device=CPU_FALLBACK_DEVICE, measured_model=str(int8_path))
+    if source_status != "ok":
+        log.warning("trained weights unusable (%s): int8 model not run", source_status)
+        result.update(iou=None, batch1=None)
+        io.write_json(result_path, result)
+        return result
+    try:
+        model = TFLiteModel(result["measured_model"], delegates=[delegate] if delegate is not None else None,
+                            threads=None if delegate is not None else threads)
+    except RuntimeError as e:   # the interpreter refuses this model (see the quantize result): recorded
+        log.error("the int8 model does not run: %s", e)
+        result.update(iou=None, batch1=None, error=str(e)[:300])
+        io.write_json(result_path, result)
+        return result
     result["iou"] = model.iou(images, masks)
     result["batch1"] = model.time_batch1(images, warmup, repeats)
     log.info("%s: IoU %.4f, %.2f ms/image (batch 1, median of %d)", result["device"], result["iou"],

@@ -15,7 +15,8 @@ PRECISION_LINE = {"fp32": "-", "tf32": ":", "mixed_fp16": "--", "mixed_bf16": "-
                   "apex_o1": (0, (5, 1)), "apex_o3": (0, (3, 1, 1, 1))}
 FRAMEWORK_MARKER = {"tensorflow": "o", "pytorch": "s"}
 FRAMEWORK_LABEL = {"tensorflow": "TensorFlow", "pytorch": "PyTorch"}
-STATUS_MARK = {"oom": "OOM", "diverged": "NaN", "failed": "failed", "missing": "not run", "partial": "partial"}
+STATUS_MARK = {"oom": "OOM", "diverged": "NaN", "failed": "failed", "missing": "not run", "partial": "partial",
+               "train_diverged": "NaN in training", "train_oom": "OOM in training"}
 
 
 def device_colour(device: str) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 from .. import io, provenance
 from ..data.dataset import load_h5, normalise, split_fold
 from ..metrics import iou_counts, iou_from_counts
+from ..training.loop import source_status
 from ..training.settings import TrainSettings
 from .convert import convert
 from .edgetpu_ops import edgetpu_check
@@ -30,8 +31,12 @@ def keras_iou(model, images: np.ndarray, masks: np.ndarray, batch_size: int = 8)
 
 
 def quantize(settings: TrainSettings, model_path, h5_path, outputs: dict, result_path, representative_samples: int,
-             eval_images: int, timing_warmup: int, timing_repeats: int) -> dict:
-    """Write one .tflite per variant (``outputs``: variant → path) and a result JSON comparing them."""
+             eval_images: int, timing_warmup: int, timing_repeats: int, train_result: dict | None = None) -> dict:
+    """Write one .tflite per variant (``outputs``: variant → path) and a result JSON comparing them.
+
+    ``train_result``: the training run's result; when no epoch of it finished, the result's status
+    says so (``train_diverged``, ``train_oom``) and its IoUs are not accuracy.
+    """
     import keras
     import tensorflow as tf
     try:
@@ -47,6 +52,7 @@ def quantize(settings: TrainSettings, model_path, h5_path, outputs: dict, result
     log.info("quantizing %s (%s, f=%d, fold %d): %d representative training frames, %d validation frames",
              model_path, settings.precision, settings.filters, settings.fold, len(reps), len(x_eval))
 
+    status = source_status(train_result) if train_result else "ok"
     trained = keras.models.load_model(model_path, compile=False)
     float_iou = keras_iou(trained, x_eval, y_eval)
     model = float32_rebuild(model_path, settings.filters, upsampling="edgetpu" if settings.upsampling != "transpose"
@@ -60,13 +66,28 @@ def quantize(settings: TrainSettings, model_path, h5_path, outputs: dict, result
         flat = convert(model, variant, reps)
         io.write_bytes(path, flat)
         ops = op_details(flat)
-        tfl = TFLiteModel(flat, threads=settings.threads)
+        entry = {"path": str(path), "bytes": len(flat),
+                 "op_counts": {op: sum(o["op"] == op for o in ops) for op in sorted({o["op"] for o in ops})},
+                 "edgetpu_check": edgetpu_check(ops)}
+        if status != "ok":
+            # Initial or non-finite weights: converted (the files and ops are real) but not run — the
+            # interpreter may refuse them (XNNPACK cannot prepare NaN weights) and IoU would be noise.
+            log.warning("%s: %s, trained weights unusable; %s model written, not evaluated", model_path, status, variant)
+            variants[variant] = {**entry, "iou": None, "cpu_batch1": None, "iou_minus_float": None}
+            continue
+        try:
+            tfl = TFLiteModel(flat, threads=settings.threads)
+        except RuntimeError as e:
+            # E.g. XNNPACK refuses int8 scales from weights that grew to ~1e28 in a run that never
+            # produced NaN: recorded, files kept, the grid goes on.
+            log.error("%s: the %s model does not run in the interpreter: %s", model_path, variant, e)
+            variants[variant] = {**entry, "status": "failed", "error": str(e)[:300], "iou": None,
+                                 "cpu_batch1": None, "iou_minus_float": None}
+            continue
         entry = {
-            "path": str(path), "bytes": len(flat),
+            **entry, "status": "ok",
             "input": {"dtype": np.dtype(tfl.inp["dtype"]).name, "quantization": list(tfl.inp["quantization"])},
             "output": {"dtype": np.dtype(tfl.out["dtype"]).name, "quantization": list(tfl.out["quantization"])},
-            "op_counts": {op: sum(o["op"] == op for o in ops) for op in sorted({o["op"] for o in ops})},
-            "edgetpu_check": edgetpu_check(ops),
             "iou": tfl.iou(x_eval, y_eval),
             "cpu_batch1": tfl.time_batch1(x_eval, timing_warmup, timing_repeats),
         }
@@ -77,7 +98,7 @@ def quantize(settings: TrainSettings, model_path, h5_path, outputs: dict, result
         variants[variant] = entry
 
     result = {
-        "phase": "quantize", "status": "ok", "settings": settings.to_dict(),
+        "phase": "quantize", "status": status, "settings": settings.to_dict(),
         "n_representative": len(reps), "n_eval": len(x_eval),
         "float_iou": float_iou, "float32_rebuild_iou": rebuilt_iou,
         "variants": variants, "model_path": str(model_path),

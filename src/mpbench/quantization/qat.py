@@ -20,6 +20,7 @@ import numpy as np
 from .. import io, provenance
 from ..data.dataset import load_h5, normalise, split_fold
 from ..models import UNetSpec
+from ..training.loop import source_status
 from ..training.settings import TrainSettings
 from .convert import quiet_convert
 from .edgetpu_ops import edgetpu_check
@@ -50,8 +51,15 @@ def _quantized_unet(tf_keras, tfmot, filters: int, size: int, batch_size):
 
 
 def qat(settings: TrainSettings, model_path, h5_path, tflite_path, result_path, epochs: int, learning_rate: float,
-        eval_images: int, batch_size: int = 8) -> dict:
+        eval_images: int, batch_size: int = 8, train_result: dict | None = None) -> dict:
     tf_keras, tfmot = require_legacy_keras()
+    status = source_status(train_result) if train_result else "ok"
+    if status != "ok":   # nothing trained to fine-tune: say so, write no model
+        log.warning("%s: %s, trained weights unusable; no QAT", model_path, status)
+        result = {"phase": "qat", "status": status, "settings": settings.to_dict(), "epochs": epochs, "iou": None,
+                  "path": None, "provenance": provenance.collect("tensorflow")}
+        io.write_json(result_path, result)
+        return result
     import keras  # Keras 3: reads the trained .keras file
     import tensorflow as tf
     try:
@@ -90,19 +98,24 @@ def qat(settings: TrainSettings, model_path, h5_path, tflite_path, result_path, 
     flat = quiet_convert(conv)
     io.write_bytes(tflite_path, flat)
     x_eval, y_eval = split.x_val[:eval_images], split.y_val[:eval_images]
-    tfl = TFLiteModel(flat, threads=settings.threads)
     ops = op_details(flat)
+    try:
+        tfl = TFLiteModel(flat, threads=settings.threads)
+    except RuntimeError as e:   # e.g. int8 scales from exploded weights: recorded, the grid goes on
+        log.error("QAT int8 model does not run in the interpreter: %s", e)
+        tfl, status = None, "failed"
     result = {
-        "phase": "qat", "status": "ok", "settings": settings.to_dict(), "epochs": epochs,
+        "phase": "qat", "status": status, "settings": settings.to_dict(),
+        "epochs": epochs,
         "learning_rate": learning_rate, "fit_seconds": seconds,
         "loss": [float(v) for v in hist.history["loss"]], "n_eval": len(x_eval),
-        "iou": tfl.iou(x_eval, y_eval), "path": str(tflite_path), "bytes": len(flat),
-        "input": {"dtype": np.dtype(tfl.inp["dtype"]).name, "quantization": list(tfl.inp["quantization"])},
+        "iou": tfl.iou(x_eval, y_eval) if tfl else None, "path": str(tflite_path), "bytes": len(flat),
+        "input": {"dtype": np.dtype(tfl.inp["dtype"]).name, "quantization": list(tfl.inp["quantization"])} if tfl else None,
         "op_counts": {op: sum(o["op"] == op for o in ops) for op in sorted({o["op"] for o in ops})},
         "edgetpu_check": edgetpu_check(ops),
         "provenance": provenance.collect("tensorflow"),
     }
-    log.info("QAT int8 IoU %.4f after %d epochs (%.0f s); Edge TPU ops ok: %s", result["iou"], epochs, seconds,
+    log.info("QAT int8 IoU %s after %d epochs (%.0f s); Edge TPU ops ok: %s", result["iou"], epochs, seconds,
              result["edgetpu_check"]["edgetpu_compatible"])
     io.write_json(result_path, result)
     return result

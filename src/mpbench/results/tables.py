@@ -67,10 +67,12 @@ def rows_from_result(result: dict, source: str) -> list[dict]:
         s = result["settings"]
         rows = []
         for variant, v in result["variants"].items():
-            pi = v["cpu_batch1"]["per_image_s"]
+            timed = v.get("cpu_batch1") or {"per_image_s": {}}   # None: not run (unusable weights)
+            pi = timed["per_image_s"]
             rows.append({**_base(s), **prov, "phase": "tflite_cpu", "run_device": "cpu", "variant": variant,
-                         "batch_size": 1, "status": result["status"], "per_sample_s": pi["median"],
-                         "per_sample_std_s": pi["std"], "throughput": v["cpu_batch1"]["throughput"],
+                         "batch_size": 1, "per_sample_s": pi.get("median"),
+                         "status": result["status"] if result["status"] != "ok" else v.get("status", "ok"),
+                         "per_sample_std_s": pi.get("std"), "throughput": timed.get("throughput"),
                          "val_iou": v["iou"], "float_iou": result["float32_rebuild_iou"]})
         return rows
     if phase == "qat":
@@ -79,13 +81,15 @@ def rows_from_result(result: dict, source: str) -> list[dict]:
                  "status": result["status"], "val_iou": result["iou"], "epochs": result["epochs"]}]
     if phase == "edgetpu_infer":
         s = result.get("settings") or {}
-        pi = result["batch1"]["per_image_s"]
-        # The measurement itself succeeded either way; run_device says where (edgetpu or cpu-int8).
+        timed = result.get("batch1") or {"per_image_s": {}}   # None: not run (unusable weights)
+        pi = timed["per_image_s"]
+        # The measurement succeeded either way (run_device says where: edgetpu or cpu-int8), unless
+        # the trained weights it started from were unusable.
         return [{**_base(s), **prov, "phase": "edgetpu", "run_device": result["device"], "variant": "int8",
-                 "batch_size": 1, "status": "ok",
-                 "note": None if result["status"] == "ok" else f"Edge TPU {result['status']}: {result.get('reason')}", "per_sample_s": pi["median"],
-                 "per_sample_std_s": pi["std"], "throughput": result["batch1"]["throughput"],
-                 "val_iou": result["iou"]}]
+                 "batch_size": 1, "status": "failed" if result.get("error") else result.get("source_status", "ok"),
+                 "note": None if result["status"] == "ok" else f"Edge TPU {result['status']}: {result.get('reason')}",
+                 "per_sample_s": pi.get("median"), "per_sample_std_s": pi.get("std"),
+                 "throughput": timed.get("throughput"), "val_iou": result["iou"]}]
     raise ValueError(f"{source}: unknown result phase {phase!r}")
 
 

@@ -154,6 +154,10 @@ class KerasBackend:
         with atomic_path(path) as tmp:
             self.model.save(tmp)
 
+    def weights_finite(self) -> bool:
+        tf = self.tf
+        return bool(tf.reduce_all([tf.reduce_all(tf.math.is_finite(w)) for w in self.model.trainable_weights]))
+
     def peak_memory_bytes(self) -> int | None:
         if self.gpu_index is not None:
             return int(self.tf.config.experimental.get_memory_info("GPU:0")["peak"])

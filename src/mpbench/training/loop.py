@@ -3,9 +3,9 @@
 A backend (:mod:`.torch_backend`, :mod:`.keras_backend`) supplies the framework-specific parts:
 ``train_epoch() -> mean loss`` (device-synchronised), ``evaluate() -> val IoU``,
 ``save_checkpoint(dir)``/``load_checkpoint(dir)``, ``save_best(dir)``/``restore_best(dir)``,
-``save_model(path)``, ``peak_memory_bytes()``, ``is_oom(exc)`` and ``gpu_index``.
+``save_model(path)``, ``peak_memory_bytes()``, ``is_oom(exc)``, ``weights_finite()`` and ``gpu_index``.
 
-Result statuses: ``ok``; ``diverged`` (non-finite loss; the grid goes on); ``oom`` (out of device
+Result statuses: ``ok``; ``diverged`` (non-finite loss or weights; the grid goes on); ``oom`` (out of device
 memory). Every run writes its result JSON; the checkpoint folder lets a killed job (e.g. a SLURM
 time limit) resume at the next epoch, and is removed when the run completes.
 """
@@ -68,10 +68,12 @@ def train(settings: TrainSettings, h5_path, result_path, model_path, checkpoint_
             loss = backend.train_epoch()           # returns after device synchronisation
             seconds = time.perf_counter() - t0
             e1 = meter.read_joules()
-            if not math.isfinite(loss):
+            # The epoch's mean loss can still be finite when the last updates already overflowed.
+            if not math.isfinite(loss) or not backend.weights_finite():
                 status = "diverged"
                 state["history"].append({"epoch": epoch, "loss": None, "val_iou": None, "seconds": seconds})
-                log.warning("epoch %d: loss is %s — run diverged, stopping", epoch, loss)
+                log.warning("epoch %d: %s — run diverged, stopping", epoch,
+                            f"loss is {loss}" if not math.isfinite(loss) else "weights are not finite")
                 break
             v0 = time.perf_counter()
             val_iou = backend.evaluate()
@@ -134,6 +136,16 @@ def train(settings: TrainSettings, h5_path, result_path, model_path, checkpoint_
     log.info("done: status %s, %d epochs, best val IoU %s, %s s/sample", status, state["epoch"],
              result["val_iou"], timing.get("per_sample_s"))
     return result
+
+
+def source_status(train_result: dict) -> str:
+    """Status for results derived from a trained model (quantization, Edge TPU).
+
+    ``ok`` when the saved weights are a best epoch's, even if training stopped later (diverged, OOM);
+    ``train_<status>`` when no epoch finished, i.e. the saved weights are initial or non-finite: the
+    derived numbers are still measured (timing holds) but must not be read as accuracy.
+    """
+    return "ok" if train_result.get("best_epoch") is not None else f"train_{train_result.get('status')}"
 
 
 def _fmt_seconds(s: float) -> str:

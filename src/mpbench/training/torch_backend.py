@@ -193,6 +193,10 @@ class TorchBackend:
             torch.save({"state_dict": state, "spec": vars(self.model.spec) if hasattr(self.model, "spec")
                         else None, "precision": self.s.precision}, tmp)
 
+    def weights_finite(self) -> bool:
+        with torch.no_grad():
+            return bool(torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all())
+
     def peak_memory_bytes(self) -> int | None:
         if self.device.type == "cuda":
             return int(torch.cuda.max_memory_allocated())
