@@ -20,6 +20,7 @@ import numpy as np
 from .. import io, provenance
 from ..data.dataset import load_h5, normalise, split_fold
 from ..models import UNetSpec
+from ..training.keras_backend import dice_loss
 from ..training.loop import source_status
 from ..training.settings import TrainSettings
 from .convert import quiet_convert
@@ -43,11 +44,10 @@ def require_legacy_keras():
     return tf_keras, tfmot
 
 
-def _quantized_unet(tf_keras, tfmot, filters: int, size: int, batch_size):
+def _float_unet(tf_keras, filters: int, size: int, batch_size=None):
     from ..models.unet_keras import build_unet
-    base = build_unet(UNetSpec(filters, upsampling="edgetpu"), input_size=size, batch_size=batch_size,
+    return build_unet(UNetSpec(filters, upsampling="edgetpu"), input_size=size, batch_size=batch_size,
                       dtype="float32", keras=tf_keras)
-    return base, tfmot.quantization.keras.quantize_model(base)
 
 
 def qat(settings: TrainSettings, model_path, h5_path, tflite_path, result_path, epochs: int, learning_rate: float,
@@ -70,25 +70,20 @@ def qat(settings: TrainSettings, model_path, h5_path, tflite_path, result_path, 
     split = split_fold(load_h5(h5_path), settings.fold)
     size = split.x_train.shape[1]
     trained = [np.asarray(v, dtype=np.float32) for v in keras.models.load_model(model_path, compile=False).weights]
-    from ..models.unet_keras import build_unet
-    base = build_unet(UNetSpec(settings.filters, upsampling="edgetpu"), input_size=size, dtype="float32",
-                      keras=tf_keras)
+    base = _float_unet(tf_keras, settings.filters, size)
     if [tuple(w.shape) for w in base.get_weights()] != [w.shape for w in trained]:
         raise ValueError(f"{model_path}: its weights do not fit the f={settings.filters} U-Net")
     base.set_weights(trained)
     model = tfmot.quantization.keras.quantize_model(base)   # copies the float weights into its wrappers
 
-    def dice(t, p):
-        inter = tf.reduce_sum(t * p)
-        return 1.0 - (2.0 * inter + 1.0) / (tf.reduce_sum(t) + tf.reduce_sum(p) + 1.0)
-    model.compile(tf_keras.optimizers.Adam(learning_rate), loss=dice)
+    model.compile(tf_keras.optimizers.Adam(learning_rate), loss=lambda t, p: dice_loss(tf, p, t))  # as in training
     x = normalise(split.x_train)[..., None]
     y = split.y_train[..., None].astype(np.float32)
     log.info("QAT: %s, %d epochs at lr %g on %d training frames", model_path, epochs, learning_rate, len(x))
     t0 = time.perf_counter()
     hist = model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
     seconds = time.perf_counter() - t0
-    _, export = _quantized_unet(tf_keras, tfmot, settings.filters, size, 1)
+    export = tfmot.quantization.keras.quantize_model(_float_unet(tf_keras, settings.filters, size, batch_size=1))
     export.set_weights(model.get_weights())
 
     conv = tf.lite.TFLiteConverter.from_keras_model(export)
