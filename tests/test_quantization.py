@@ -102,9 +102,8 @@ def test_quantize_job_writes_models_and_result(trained, train_h5, tmp_path):
     s, path = trained("tensorflow", "fp32")
     outputs = {v: tmp_path / f"model_{v}.tflite" for v in ("int8", "fp16")}
     r = quantize(s, path, train_h5, outputs, tmp_path / "result.json", representative_samples=16,
-                 eval_images=20, timing_warmup=1, timing_repeats=3,
-                 train_result={"status": "diverged", "best_epoch": None})   # as if no epoch had finished
-    assert r["status"] == "train_diverged"      # measured, but its IoUs are not read as accuracy
+                 eval_images=20, timing_warmup=1, timing_repeats=3, train_result={"status": "ok", "best_epoch": 8})
+    assert r["status"] == "ok"
     assert all(p.stat().st_size > 10_000 for p in outputs.values())
     assert r["n_eval"] == 20 and r["float_iou"] == pytest.approx(r["float32_rebuild_iou"], abs=1e-3)
     int8 = r["variants"]["int8"]
@@ -124,3 +123,14 @@ def test_f32_edgetpu_unet_quantizes_to_edgetpu_ops_only():
     ops = op_details(convert(model, "int8", frames))
     assert edgetpu_check(ops)["edgetpu_compatible"]
     assert {o["op"] for o in ops} == {"CONV_2D", "MAX_POOL_2D", "CONCATENATION", "RESHAPE", "LOGISTIC", "QUANTIZE"}
+
+
+def test_quantize_job_after_a_run_with_no_finished_epoch(trained, train_h5, tmp_path):
+    """The files and op lists are real, but the model is not run or scored: its weights are unusable."""
+    s, path = trained("tensorflow", "fp32")
+    out = {"int8": tmp_path / "model_int8.tflite"}
+    r = quantize(s, path, train_h5, out, tmp_path / "result.json", representative_samples=8, eval_images=8,
+                 timing_warmup=0, timing_repeats=3, train_result={"status": "diverged", "best_epoch": None})
+    assert r["status"] == "train_diverged" and out["int8"].stat().st_size > 10_000
+    v = r["variants"]["int8"]
+    assert v["iou"] is None and v["cpu_batch1"] is None and v["op_counts"]["CONV_2D"] == 19
