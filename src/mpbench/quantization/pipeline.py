@@ -56,7 +56,7 @@ def quantize(settings: TrainSettings, model_path, h5_path, outputs: dict, result
     trained = keras.models.load_model(model_path, compile=False)
     float_iou = keras_iou(trained, x_eval, y_eval)
     model = float32_rebuild(model_path, settings.filters, upsampling="edgetpu" if settings.upsampling != "transpose"
-                            else "transpose", trained_upsampling=settings.upsampling)
+                            else "transpose", trained_upsampling=settings.upsampling, trained=trained)
     rebuilt_iou = keras_iou(model, x_eval, y_eval)
     log.info("float Keras IoU %.4f (as trained, %s), %.4f (float32 rebuild, batch 1)", float_iou,
              settings.precision, rebuilt_iou)

@@ -12,14 +12,16 @@ from ..models import UNetSpec
 
 
 def float32_rebuild(model_path, filters: int, upsampling: str = "edgetpu", batch_size: int | None = 1,
-                    trained_upsampling: str = "nearest"):
+                    trained_upsampling: str = "nearest", trained=None):
+    """``trained``: the model already loaded from ``model_path`` (saves reading the file again)."""
     import keras
 
     from ..models.unet_keras import build_unet
     if (upsampling == "transpose") != (trained_upsampling == "transpose"):
         raise ValueError(f"cannot rebuild a {trained_upsampling!r}-upsampling model as {upsampling!r}: "
                          "transposed convolutions carry weights the other modes do not have")
-    trained = keras.models.load_model(model_path, compile=False)
+    if trained is None:
+        trained = keras.models.load_model(model_path, compile=False)
     size = trained.input_shape[1]
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")   # also the layers that take no dtype (Input)
