@@ -1,11 +1,11 @@
 # make demo  — create .venv, install, run the demo workflow end to end (figures in results/demo/figures)
-# make test  — create .venv, install, run the test suite
+# make test  — create .venv, install, lint (ruff, snakefmt, snakemake --lint), run the test suite
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: install demo test test-fast dryrun clean-demo install-profile
+.PHONY: install demo test test-fast lint dryrun clean-demo install-profile
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,13 @@ install: $(BIN)/.installed
 demo: install
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml --printshellcmds
 
-test: install
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/snakefmt --check Snakefile rules
+	$(BIN)/snakemake --lint
+	$(BIN)/snakemake --lint --configfile config/demo.yaml
+
+test: lint
 	$(BIN)/pytest
 
 test-fast: install

@@ -20,10 +20,17 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/infer.smk"
 include: "rules/quantize.smk"
+
+
+if "int8" in config["quantize"]["variants"]:
+
+    include: "rules/edgetpu.smk"
+
+
 include: "rules/figures.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_outputs(),
-    default_target: True

@@ -20,7 +20,7 @@ from mpbench.energy import EnergyMeter
 from mpbench.inference.bench import time_batch_sizes
 from mpbench.inference.runners import make_runner
 from mpbench.models import UNetSpec
-from mpbench.training.settings import TrainSettings
+from mpbench.settings import RunSettings
 
 
 def save_untrained(framework: str, filters: int, size: int, precision: str, folder: Path) -> Path:
@@ -37,8 +37,8 @@ def save_untrained(framework: str, filters: int, size: int, precision: str, fold
     import keras
 
     from mpbench.models.unet_keras import build_unet
-    from mpbench.training.keras_backend import POLICIES
-    keras.mixed_precision.set_global_policy(POLICIES[precision])
+    from mpbench.precisions import PRECISIONS
+    keras.mixed_precision.set_global_policy(PRECISIONS[precision].keras_policy)
     path = folder / f"model_{precision}.keras"
     build_unet(UNetSpec(filters), input_size=size).save(path)
     return path
@@ -67,7 +67,7 @@ def main(argv=None):
             base = {}
             for p in args.precisions:
                 model = save_untrained(args.framework, f, args.size, p, Path(tmp))
-                s = TrainSettings(framework=args.framework, device=args.device, device_type=args.device, precision=p,
+                s = RunSettings(framework=args.framework, device=args.device, device_type=args.device, precision=p,
                                   filters=f, fold=0, threads=args.threads, channels_last=args.channels_last)
                 runner = make_runner(s, model)
                 gpu = runner.gpu_index
@@ -77,13 +77,13 @@ def main(argv=None):
                         print(f"| {f} | {p} | {r['batch_size']} | {r['status']} | | | | |", flush=True)
                         continue
                     if p == "fp32":
-                        base[r["batch_size"]] = r["throughput"]
+                        base[r["batch_size"]] = r["latency"]["throughput"]
                     ref = base.get(r["batch_size"])
-                    j = r["joules_per_image"]
+                    j, lat = r["joules_per_sample"], r["latency"]
                     joules = "" if j is None else f"{j:.4f}"
-                    ratio = "" if not ref else f"{r['throughput'] / ref:.2f}x"
-                    print(f"| {f} | {p} | {r['batch_size']} | {r['per_image_s']['median'] * 1e3:.3f} | "
-                          f"{r['per_image_s']['iqr'] * 1e3:.3f} | {r['throughput']:.1f} | {joules} | {ratio} |",
+                    ratio = "" if not ref else f"{lat['throughput'] / ref:.2f}x"
+                    print(f"| {f} | {p} | {r['batch_size']} | {lat['per_sample_s']['median'] * 1e3:.3f} | "
+                          f"{lat['per_sample_s']['iqr'] * 1e3:.3f} | {lat['throughput']:.1f} | {joules} | {ratio} |",
                           flush=True)
     prov = provenance.collect(args.framework)
     print(f"\n{args.framework} on {prov.get('gpu') or prov['cpu']} (driver {prov.get('nvidia_driver')}, "

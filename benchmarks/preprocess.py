@@ -30,9 +30,10 @@ def main():
         times.append(time.perf_counter() - t)
     times.sort()
     med = times[len(times) // 2]
-    print(f"| frames | repeats | median s | min s | max s | frames/s | goal |")
-    print(f"|---|---|---|---|---|---|---|")
-    print(f"| {a.frames} | {a.repeats} | {med:.1f} | {times[0]:.1f} | {times[-1]:.1f} | {a.frames / med:.0f} | < 30 s |")
+    print("| frames | repeats | median s | min s | max s | frames/s | goal |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| {a.frames} | {a.repeats} | {med:.1f} | {times[0]:.1f} | {times[-1]:.1f} | {a.frames / med:.0f} "
+          "| < 30 s |")
 
 
 if __name__ == "__main__":

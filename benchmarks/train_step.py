@@ -3,21 +3,20 @@
     python benchmarks/train_step.py --framework pytorch --precisions fp32 tf32 mixed_fp16 mixed_bf16 \
         --filters 8 64 --batch 128 [--device cuda] [--channels-last/--no-channels-last]
 
-Runs the trainers' own step (``TorchBackend.train_step`` / ``KerasBackend._train_step``) on random
+Runs the trainers' own ``train_step`` (PyTorch and Keras backends alike) on random
 224×224 data resident on the device: warm-up steps excluded, the device synchronised around every
 timed step, median and interquartile range over the timed steps. Speed-up = throughput ratio to
 strict ``fp32`` (TF32 off), as the paper defines it. Prints a Markdown table.
 """
 import argparse
-import statistics
 import sys
-import time
 from types import SimpleNamespace
 
 import numpy as np
 
-from mpbench.timing import summarize
-from mpbench.training.settings import TrainSettings
+from mpbench import provenance
+from mpbench.settings import RunSettings
+from mpbench.timing import measure, summarize
 
 
 def fake_split(n: int, size: int, seed: int = 0):
@@ -27,34 +26,14 @@ def fake_split(n: int, size: int, seed: int = 0):
     return SimpleNamespace(x_train=x, y_train=y, x_val=x[:1], y_val=y[:1], fold=0)
 
 
-def time_steps(framework, settings, split, warmup, steps):
-    if framework == "pytorch":
-        import torch
-        from mpbench.training.torch_backend import TorchBackend
-        b = TorchBackend(settings, split)
-        idx = torch.arange(settings.batch_size, device=b.device)
-        step = lambda: b.train_step(b.x_train[idx], b.y_train[idx])  # noqa: E731
-        sync = b.sync
-        device_name = torch.cuda.get_device_name() if b.device.type == "cuda" else "cpu"
-    else:
-        from mpbench.training.keras_backend import KerasBackend
-        b = KerasBackend(settings, split)
-        idx = b.tf.constant(np.arange(settings.batch_size, dtype=np.int32))
-        step = lambda: b._train_step(idx)  # noqa: E731
-        sync = lambda: None  # noqa: E731  (float(loss) below synchronises)
-        device_name = "GPU:0" if b.gpu_index is not None else "cpu"
-    for _ in range(warmup):
-        loss = step()
-    float(loss)
-    sync()
-    times = []
-    for _ in range(steps):
-        t = time.perf_counter()
-        loss = step()
-        float(loss)
-        sync()
-        times.append(time.perf_counter() - t)
-    return times, device_name, b.peak_memory_bytes()
+def time_steps(settings, split, warmup, steps):
+    """Per-step seconds of the trainer's own ``train_step`` on one device-resident batch."""
+    from mpbench.training.backend import make_backend
+    b = make_backend(settings, split)
+    xb, yb = b.x_train[:settings.batch_size], b.y_train[:settings.batch_size]
+    m = measure(lambda: b.train_step(xb, yb), warmup=warmup, repeats=steps, sync=b.sync)
+    device_name = provenance.collect(settings.framework).get("gpu") or "cpu"
+    return m.seconds, device_name, b.peak_memory_bytes()
 
 
 def main():
@@ -81,11 +60,11 @@ def main():
     for f in a.filters:
         ref = None
         for p in a.precisions:
-            s = TrainSettings(framework=a.framework, device=a.device, device_type=a.device, precision=p,
-                              filters=f, fold=0, batch_size=a.batch, channels_last=a.channels_last, cudnn_benchmark=a.cudnn_benchmark,
-                              threads=a.threads)
+            s = RunSettings(framework=a.framework, device=a.device, device_type=a.device, precision=p,
+                            filters=f, fold=0, batch_size=a.batch, channels_last=a.channels_last,
+                            cudnn_benchmark=a.cudnn_benchmark, threads=a.threads)
             try:
-                times, dev, peak = time_steps(a.framework, s, split, a.warmup, a.steps)
+                times, dev, peak = time_steps(s, split, a.warmup, a.steps)
             except Exception as e:  # report and go on: one precision failing must not hide the rest
                 rows.append((f, p, None, None, None, None, None, f"{type(e).__name__}: {e}"[:80]))
                 continue

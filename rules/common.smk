@@ -5,22 +5,39 @@ from pathlib import Path
 # The library lives in src/; make it importable here and in every job's script.
 _SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, _SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
+# Jobs (local, conda, SLURM) import it through PYTHONPATH, which is set here, not required from the
+# user: hence update() and no `envvars:` (what `snakemake --lint` asks for variables a workflow reads).
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p))
 
 from mpbench import grid
 from mpbench.figures import FIGURE_NAMES
+from mpbench.frameworks import FRAMEWORKS
+from mpbench.precisions import NAMES as PRECISIONS
+from mpbench.settings import RunSettings
 
 RESULTS = config["results_dir"].rstrip("/")
 DATA = config["data"]
 H5 = f"{RESULTS}/data/bagls_{DATA['crop']['size']}.h5"
+# One grid cell: where a model was trained, in which precision, how large, on which fold.
+CELL = "{device}/{precision}/f{filters}/fold{fold}"
 
 
 wildcard_constraints:
-    framework="tensorflow|pytorch",
+    framework="|".join(FRAMEWORKS),
     device="[A-Za-z0-9_]+",
-    precision="fp32|tf32|mixed_fp16|mixed_bf16|fp16|apex_o1|apex_o3",
+    precision="|".join(PRECISIONS),
     filters=r"\d+",
     fold=r"\d+",
+
+
+def cell_dir(stage, framework=None):
+    """Results of one grid cell in one stage: RESULTS/<stage>[/<framework>]/<CELL>."""
+    return os.path.join(RESULTS, stage, framework or "", CELL)
+
+
+def cell_log(stage, framework=None):
+    """The job log of one grid cell in one stage: RESULTS/logs/<stage>[/<framework>]/<CELL>.log."""
+    return os.path.join(RESULTS, "logs", stage, framework or "", CELL) + ".log"
 
 
 def bagls_input(wildcards):
@@ -32,16 +49,23 @@ def bagls_input(wildcards):
     return DATA["bagls_dir"]
 
 
-def train_params(framework):
-    from mpbench.training.settings import TrainSettings
-
-    return lambda wc: TrainSettings.from_config(
+def cell_settings(framework):
+    """The settings of the job's grid cell (a params function)."""
+    return lambda wc: RunSettings.from_config(
         config, framework, wc.device, wc.precision, int(wc.filters), int(wc.fold)
     ).to_dict()
 
 
-SLURM_KEYS = ("slurm_partition", "gres", "slurm_cluster", "constraint", "runtime", "mem_mb", "cpus_per_task",
-              "slurm_account")
+SLURM_KEYS = (
+    "slurm_partition",
+    "gres",
+    "slurm_cluster",
+    "constraint",
+    "runtime",
+    "mem_mb",
+    "cpus_per_task",
+    "slurm_account",
+)
 
 
 def device_resources(device=None):
@@ -52,38 +76,33 @@ def device_resources(device=None):
     names a partition. Keys a device does not set are left out (None is dropped by Snakemake) and
     the profile's default-resources apply.
     """
-    slurm = config.get("slurm", {})
-    numeric = {"runtime": slurm.get("default_runtime_min", 120), "mem_mb": slurm.get("default_mem_mb", 16000),
-               "cpus_per_task": slurm.get("default_cpus_per_task", 2)}   # Snakemake needs a number here
+    slurm = config["slurm"]
+    numeric = {
+        "runtime": slurm["default_runtime_min"],
+        "mem_mb": slurm["default_mem_mb"],
+        "cpus_per_task": slurm["default_cpus_per_task"],
+    }  # Snakemake needs a number here
 
     def get(key, default=None):
         return lambda wc: grid.slurm_resources(config, device or wc.device).get(key, default)
+
     return {"gpu": get("gpu", 0), **{k: get(k, numeric.get(k)) for k in SLURM_KEYS}}
 
 
-def run_dir(phase, run):
-    """Result folder of one grid cell, e.g. results/train/pytorch/a100/mixed_fp16/f64/fold0."""
-    return f"{RESULTS}/{phase}/{run['framework']}/{run['device']}/{run['precision']}/f{run['filters']}/fold{run['fold']}"
-
-
-def train_result(run):
-    return f"{run_dir('train', run)}/result.json"
-
-
-def quantize_dir(run):
-    return f"{RESULTS}/quantize/{run['device']}/{run['precision']}/f{run['filters']}/fold{run['fold']}"
+def cell_file(stage, name, run, framework=None):
+    return f"{cell_dir(stage, framework)}/{name}".format(**run)
 
 
 def result_files():
-    """Every result JSON of the configured grid (what summary.csv gathers)."""
-    out = [train_result(r) for r in grid.train_runs(config)]
-    out += [f"{run_dir('infer', r)}/result.json" for r in grid.infer_runs(config)]
+    """Every result file of the configured grid (what summary.csv gathers)."""
+    out = [cell_file("train", "result.json", r, r["framework"]) for r in grid.train_runs(config)]
+    out += [cell_file("infer", "result.json", r, r["framework"]) for r in grid.infer_runs(config)]
     for r in grid.quantize_runs(config):
-        out.append(f"{quantize_dir(r)}/result.json")
-        if config["quantize"].get("qat_epochs", 0) > 0:
-            out.append(f"{quantize_dir(r)}/qat.json")
+        out.append(cell_file("quantize", "result.json", r))
+        if config["quantize"]["qat_epochs"] > 0:
+            out.append(cell_file("quantize", "qat.json", r))
         if "int8" in config["quantize"]["variants"]:
-            out.append(f"{quantize_dir(r)}/edgetpu_infer.json")
+            out.append(cell_file("quantize", "edgetpu_infer.json", r))
     return out
 
 
@@ -91,10 +110,14 @@ def summary_inputs(wildcards):
     """Every result the grid defines; with figures.only_existing, just those already on disk
     (regenerate figures from copied results without rerunning anything)."""
     wanted = result_files()
-    if config["figures"].get("only_existing", False):
+    if config["figures"]["only_existing"]:
         return [p for p in wanted if os.path.exists(p)]
     return wanted
 
 
+def figure_files():
+    return expand(f"{RESULTS}/figures/{{figure}}.{{ext}}", figure=FIGURE_NAMES, ext=("png", "pdf"))
+
+
 def all_outputs():
-    return [H5] + result_files() + expand(f"{RESULTS}/figures/{{figure}}.{{ext}}", figure=FIGURE_NAMES, ext=("png", "pdf"))
+    return [H5, *result_files(), f"{RESULTS}/summary.csv", f"{RESULTS}/speedups.csv", *figure_files()]

@@ -20,16 +20,21 @@ rule figure:
         summary=f"{RESULTS}/summary.csv",
         speedups=f"{RESULTS}/speedups.csv",
     output:
-        png=report(f"{RESULTS}/figures/{{figure}}.png", caption="../report/figure.rst", category="Figures"),
+        png=report(
+            f"{RESULTS}/figures/{{figure}}.png",
+            caption="../report/figure.rst",
+            category="Figures",
+            labels={"figure": "{figure}"},
+        ),
         pdf=f"{RESULTS}/figures/{{figure}}.pdf",
-    params:
-        config=lambda wc: {k: config[k] for k in ("train", "figures")},
-    wildcard_constraints:
-        figure="|".join(FIGURE_NAMES),
     log:
         f"{RESULTS}/logs/figures/{{figure}}.log",
+    wildcard_constraints:
+        figure="|".join(FIGURE_NAMES),
     conda:
         "../envs/plots.yaml"
+    params:
+        config=lambda wc: {k: config[k] for k in ("train", "figures")},
     script:
         "../workflow/scripts/figure.py"
 
@@ -37,4 +42,4 @@ rule figure:
 rule figures:
     """Target: every figure (with figures.only_existing, from whatever results exist)."""
     input:
-        expand(f"{RESULTS}/figures/{{figure}}.{{ext}}", figure=FIGURE_NAMES, ext=("png", "pdf")),
+        figure_files(),

@@ -1,27 +1,28 @@
 # Inference speed of every trained model of the inference folds, on its training device and precision.
 
 
-for _framework, _ext, _env in (("tensorflow", "keras", "tensorflow"), ("pytorch", "pt", "pytorch")):
+for _fw in FRAMEWORKS.values():
 
     rule:
         name:
-            f"infer_bench_{_framework}"
+            f"infer_bench_{_fw.name}"
         input:
-            model=f"{RESULTS}/train/{_framework}/{{device}}/{{precision}}/f{{filters}}/fold{{fold}}/model.{_ext}",
+            model=getattr(rules, f"train_{_fw.name}").output.model,
             h5=H5,
         output:
-            result=f"{RESULTS}/infer/{_framework}/{{device}}/{{precision}}/f{{filters}}/fold{{fold}}/result.json",
+            result=f"{cell_dir('infer', _fw.name)}/result.json",
+        log:
+            cell_log("infer", _fw.name),
+        conda:
+            f"../envs/{_fw.conda_env}.yaml"
+        threads: config["train"]["threads"]
+        resources:
+            **device_resources(),
         params:
-            settings=train_params(_framework),
+            settings=cell_settings(_fw.name),
             batch_sizes=config["infer"]["batch_sizes"],
             warmup=config["infer"]["warmup"],
             repeats=config["infer"]["repeats"],
-        threads: config["train"].get("threads", 2)
-        resources:
-            **device_resources(),
-        log:
-            f"{RESULTS}/logs/infer/{_framework}/{{device}}/{{precision}}/f{{filters}}/fold{{fold}}.log",
-        conda:
-            f"../envs/{_env}.yaml"
+            stage_to_tmpdir=config["slurm"]["stage_to_tmpdir"],
         script:
             "../workflow/scripts/infer_bench.py"

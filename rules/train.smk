@@ -1,26 +1,26 @@
-TRAIN_DIR = f"{RESULTS}/train/{{framework}}/{{device}}/{{precision}}/f{{filters}}/fold{{fold}}"
+# Training of every grid cell, one rule per framework (its model file and conda env from the table).
 
 
-for _framework, _ext, _env in (("tensorflow", "keras", "tensorflow"), ("pytorch", "pt", "pytorch")):
+for _fw in FRAMEWORKS.values():
 
     rule:
         name:
-            f"train_{_framework}"
+            f"train_{_fw.name}"
         input:
             h5=H5,
         output:
-            result=f"{TRAIN_DIR}/result.json".replace("{framework}", _framework),
-            model=f"{TRAIN_DIR}/model.{_ext}".replace("{framework}", _framework),
-        params:
-            settings=train_params(_framework),
-            checkpoint_dir=lambda wc, output: str(Path(output.result).parent / "checkpoint"),
-            stage_to_tmpdir=config.get("slurm", {}).get("stage_to_tmpdir", True),
-        threads: config["train"].get("threads", 2)
+            result=f"{cell_dir('train', _fw.name)}/result.json",
+            model=f"{cell_dir('train', _fw.name)}/model.{_fw.model_ext}",
+        log:
+            cell_log("train", _fw.name),
+        conda:
+            f"../envs/{_fw.conda_env}.yaml"
+        threads: config["train"]["threads"]
         resources:
             **device_resources(),
-        log:
-            f"{RESULTS}/logs/train/{_framework}/{{device}}/{{precision}}/f{{filters}}/fold{{fold}}.log",
-        conda:
-            f"../envs/{_env}.yaml"
+        params:
+            settings=cell_settings(_fw.name),
+            checkpoint_dir=lambda wc, output: str(Path(output.result).parent / "checkpoint"),
+            stage_to_tmpdir=config["slurm"]["stage_to_tmpdir"],
         script:
             "../workflow/scripts/train.py"

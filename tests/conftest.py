@@ -41,20 +41,20 @@ def trained(train_h5, tmp_path_factory):
     Returns a function ``(framework, precision) -> (settings, model_path)``; each model is trained
     once per session, on first use.
     """
+    from mpbench.settings import RunSettings
     from mpbench.training import loop
-    from mpbench.training.settings import TrainSettings
     root = tmp_path_factory.mktemp("trained")
     cache = {}
 
     def get(framework: str, precision: str = "fp32"):
         if (framework, precision) not in cache:
-            s = TrainSettings(framework=framework, device="cpu", device_type="cpu", precision=precision, filters=8,
+            s = RunSettings(framework=framework, device="cpu", device_type="cpu", precision=precision, filters=8,
                               fold=0, batch_size=16, learning_rate=3e-3, max_epochs=8, patience=10,
                               channels_last=False, threads=2)
             out = root / framework / precision
             model = out / ("model.pt" if framework == "pytorch" else "model.keras")
             result = loop.train(s, train_h5, out / "result.json", model, out / "checkpoint")
-            assert result["val_iou"] > 0.5, result["val_iou"]
+            assert result["iou"] > 0.5, result["iou"]
             cache[framework, precision] = (s, model)
         return cache[framework, precision]
     return get

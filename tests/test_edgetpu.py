@@ -1,16 +1,26 @@
 """edgetpu_compiler log parsing on real logs, and the Edge TPU stages where nothing is installed."""
-import os
 import stat
 from pathlib import Path
 
 import pytest
 
-from mpbench import io
+from mpbench import record
 from mpbench.edgetpu.compiler import parse_log, to_bytes
 from mpbench.edgetpu.stage import CPU_FALLBACK_DEVICE, compile_stage, infer_stage
+from mpbench.settings import RunSettings
 
-SETTINGS = {"framework": "tensorflow", "device": "cpu", "precision": "fp32", "filters": 8, "fold": 0}
+SETTINGS = RunSettings(framework="tensorflow", device="cpu", device_type="cpu", precision="fp32", filters=8, fold=0)
 LOGS = Path(__file__).parent / "data" / "edgetpu_compiler"
+
+
+def compile(int8_model, stem: Path, compiler: str, required: bool) -> dict:
+    return compile_stage(SETTINGS, int8_path=int8_model, result_path=stem.with_suffix(".json"),
+                         log_path=stem.with_suffix(".log"), compiler=compiler, required=required)
+
+
+def infer(compile_json, int8_model, h5, result, n_images, warmup, repeats, required):
+    return infer_stage(SETTINGS, compile_json=compile_json, int8_path=int8_model, h5_path=h5, result_path=result,
+                       n_images=n_images, warmup=warmup, repeats=repeats, required=required)
 
 
 def test_memory_sizes():
@@ -62,29 +72,32 @@ def int8_model(trained, train_h5, tmp_path_factory):
     from mpbench.quantization.pipeline import quantize
     s, path = trained("tensorflow", "fp32")
     out = tmp_path_factory.mktemp("int8")
-    quantize(s, path, train_h5, {"int8": out / "model_int8.tflite"}, out / "result.json", 16, 8, 0, 3)
+    quantize(s, model_path=path, h5_path=train_h5, outputs={"int8": out / "model_int8.tflite"},
+             result_path=out / "result.json", representative_samples=16, eval_images=8, timing_warmup=0,
+             timing_repeats=3)
     return out / "model_int8.tflite"
 
 
 @pytest.mark.slow
 def test_missing_compiler_required_fails_early_naming_it(int8_model, tmp_path):
     with pytest.raises(RuntimeError, match="edgetpu_compiler.*not found.*edgetpu.required"):
-        compile_stage(int8_model, tmp_path / "c.json", tmp_path / "c.log", "edgetpu_compiler_absent", required=True)
+        compile(int8_model, tmp_path / "c", "edgetpu_compiler_absent", required=True)
     assert not (tmp_path / "c.json").exists()
 
 
 @pytest.mark.slow
 def test_unavailable_path_times_int8_on_cpu_labelled_cpu_int8(int8_model, train_h5, tmp_path):
-    c = compile_stage(int8_model, tmp_path / "c.json", tmp_path / "c.log", "edgetpu_compiler_absent", required=False)
-    assert c["status"] == "unavailable" and "not found" in c["reason"]
+    c = compile(int8_model, tmp_path / "c", "edgetpu_compiler_absent", required=False)
+    assert c["status"] == "unavailable" and "not found" in c["note"] and c["config_hash"]
     assert "not found" in (tmp_path / "c.log").read_text()
     with pytest.raises(RuntimeError, match="edgetpu.required"):
-        infer_stage(tmp_path / "c.json", int8_model, train_h5, SETTINGS, tmp_path / "i.json", 8, 1, 3, required=True)
-    r = infer_stage(tmp_path / "c.json", int8_model, train_h5, SETTINGS, tmp_path / "i.json", 8, 1, 3, required=False)
-    assert r["status"] == "unavailable" and r["device"] == CPU_FALLBACK_DEVICE
-    assert r["measured_model"] == str(int8_model) and r["reason"] == c["reason"]
-    assert r["batch1"]["per_image_s"]["n"] == 3 and 0 <= r["iou"] <= 1
-    assert io.read_json(tmp_path / "i.json")["device"] == CPU_FALLBACK_DEVICE
+        infer(tmp_path / "c.json", int8_model, train_h5, tmp_path / "i.json", 8, 1, 3, required=True)
+    r = infer(tmp_path / "c.json", int8_model, train_h5, tmp_path / "i.json", 8, 1, 3, required=False)
+    assert r["details"]["edgetpu"] == "unavailable" and r["run_device"] == CPU_FALLBACK_DEVICE
+    assert r["status"] == "ok" and r["stage"] == "edgetpu"    # the stand-in measurement itself worked
+    assert r["model_path"] == str(int8_model) and c["note"] in r["note"]
+    assert r["latency"]["per_sample_s"]["n"] == 3 and 0 <= r["iou"] <= 1
+    assert record.read_one(tmp_path / "i.json")["run_device"] == CPU_FALLBACK_DEVICE
 
 
 @pytest.mark.slow
@@ -100,11 +113,12 @@ cp "$4" "$3/$(basename "$4" .tflite)_edgetpu.tflite"
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     out = tmp_path / "q"
     out.mkdir()
-    c = compile_stage(int8_model, out / "c.json", out / "c.log", str(fake), required=True)
-    assert c["status"] == "ok" and c["fully_mapped"] and c["total_ops"] == 214
-    assert Path(c["compiled_model"]).exists() and "Operator" in (out / "c.log").read_text()
-    r = infer_stage(out / "c.json", int8_model, train_h5, SETTINGS, out / "i.json", 4, 0, 3, required=False)
-    assert r["status"] == "unavailable" and "libedgetpu" in r["reason"]
+    c = compile(int8_model, out / "c", str(fake), required=True)
+    d = c["details"]
+    assert c["status"] == "ok" and d["fully_mapped"] and d["total_ops"] == 214
+    assert Path(d["compiled_model"]).exists() and "Operator" in (out / "c.log").read_text()
+    r = infer(out / "c.json", int8_model, train_h5, out / "i.json", 4, 0, 3, required=False)
+    assert r["details"]["edgetpu"] == "unavailable" and "libedgetpu" in r["note"]
 
 
 @pytest.mark.slow
@@ -112,8 +126,8 @@ def test_failing_compiler_is_recorded(int8_model, tmp_path):
     fake = tmp_path / "edgetpu_compiler"
     fake.write_text("#!/bin/sh\necho 'Internal compiler error. Aborting!'\nexit 1\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
-    c = compile_stage(int8_model, tmp_path / "c.json", tmp_path / "c.log", str(fake), required=False)
-    assert c["status"] == "failed" and c["returncode"] == 1 and c["compiled_model"] is None
+    c = compile(int8_model, tmp_path / "c", str(fake), required=False)
+    assert c["status"] == "failed" and c["details"]["returncode"] == 1 and c["details"]["compiled_model"] is None
     with pytest.raises(RuntimeError, match="exited with 1"):
-        compile_stage(int8_model, tmp_path / "d.json", tmp_path / "d.log", str(fake), required=True)
-    assert io.read_json(tmp_path / "d.json")["status"] == "failed"
+        compile(int8_model, tmp_path / "d", str(fake), required=True)
+    assert record.read_one(tmp_path / "d.json")["status"] == "failed"

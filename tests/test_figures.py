@@ -63,11 +63,12 @@ def summary():
         if fold == 0:
             for bs in BATCHES:
                 st = "oom" if (dev == "a40" and bs == 128 and f == 64) else "ok"
-                rows.append(row(phase="infer", status=st, batch_size=bs,
-                                per_sample_s=per_sample(fw, dev, prec, f, fold, "infer", bs) if st == "ok" else None, **base))
+                t = per_sample(fw, dev, prec, f, fold, "infer", bs) if st == "ok" else None
+                rows.append(row(phase="infer", status=st, batch_size=bs, per_sample_s=t, **base))
             if fw == "tensorflow" and dev == "a100":
-                rows.append(row(phase="tflite_cpu", status="ok", variant="int8", batch_size=1, per_sample_s=0.003 * f / 8,
-                                val_iou=0.78, float_iou=0.8 + f / 1000, **{**base, "run_device": "cpu"}))
+                rows.append(row(phase="tflite_cpu", status="ok", variant="int8", batch_size=1,
+                                per_sample_s=0.003 * f / 8, val_iou=0.78, float_iou=0.8 + f / 1000,
+                                **{**base, "run_device": "cpu"}))
                 rows.append(row(phase="qat", status="ok", variant="int8_qat", batch_size=1, val_iou=0.79 + f / 1000,
                                 **{**base, "run_device": "cpu"}))
                 if f == 8:
@@ -90,8 +91,9 @@ def by_gid(fig, prefix=""):
 
 
 def test_speedup_is_mean_over_folds_of_throughput_ratio(speedups):
-    r = speedups[(speedups["phase"] == "train") & (speedups["framework"] == "tensorflow") & (speedups["device"] == "a100")
-                 & (speedups["filters"] == 64) & (speedups["precision"] == "mixed_fp16")].iloc[0]
+    r = speedups[(speedups["phase"] == "train") & (speedups["framework"] == "tensorflow")
+                 & (speedups["device"] == "a100") & (speedups["filters"] == 64)
+                 & (speedups["precision"] == "mixed_fp16")].iloc[0]
     ratios = [per_sample("tensorflow", "a100", "fp32", 64, k) / per_sample("tensorflow", "a100", "mixed_fp16", 64, k)
               for k in (0, 1)]
     assert r["speedup_mean"] == pytest.approx(np.mean(ratios)) and r["n_folds"] == 2
@@ -99,8 +101,8 @@ def test_speedup_is_mean_over_folds_of_throughput_ratio(speedups):
     d = speedups[(speedups["framework"] == "pytorch") & (speedups["device"] == "a100") & (speedups["filters"] == 8)
                  & (speedups["phase"] == "train")]
     assert d["n_folds"].tolist() == [1]
-    assert speedups[(speedups["device"] == "a40") & (speedups["framework"] == "tensorflow") & (speedups["filters"] == 64)
-                    & (speedups["phase"] == "train")].empty
+    assert speedups[(speedups["device"] == "a40") & (speedups["framework"] == "tensorflow")
+                    & (speedups["filters"] == 64) & (speedups["phase"] == "train")].empty
 
 
 def test_fig2_bars_equal_table_and_failures_are_marked(summary, speedups):
@@ -133,11 +135,10 @@ def test_fig3_points_are_the_fold_ious(summary, speedups):
 
 def test_fig4_lines_equal_table(summary, speedups):
     fig = pf.fig4(summary, speedups, GRID, device="a100")
-    art = by_gid(fig)
     tr = summary[(summary["phase"] == "train") & (summary["device"] == "a100") & (summary["status"] == "ok")]
     for fw, p in itertools.product(GRID["frameworks"], GRID["precisions"]):
-        expect = [tr[(tr["framework"] == fw) & (tr["precision"] == p) & (tr["filters"] == f)]["per_sample_s"].mean() * 1e3
-                  for f in GRID["filters"]]
+        cell = tr[(tr["framework"] == fw) & (tr["precision"] == p)]
+        expect = [cell[cell["filters"] == f]["per_sample_s"].mean() * 1e3 for f in GRID["filters"]]
         line = [a for a in fig.axes[0].get_lines() if a.get_gid() == f"{fw}/a100/{p}"][0]
         assert list(line.get_xdata()) == GRID["filters"]
         assert list(line.get_ydata()) == pytest.approx(expect)

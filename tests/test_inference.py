@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mpbench import io
+from mpbench import record
 from mpbench.inference.bench import benchmark, tile_batch, time_batch_sizes
 
 
@@ -38,10 +38,12 @@ def test_warmup_runs_are_not_timed_and_each_timed_run_is_synchronised():
     rows = time_batch_sizes(r, np.zeros((4, 8, 8), np.uint8), [1, 4], warmup=3, repeats=5)
     assert r.runs == [1] * 8 + [4] * 8
     assert r.syncs == 2 * (1 + 5)   # once after warm-up, once per timed pass
-    assert [row["per_image_s"]["n"] for row in rows] == [5, 5]
+    assert [row["latency"]["per_sample_s"]["n"] for row in rows] == [5, 5]
     for row in rows:
-        assert row["throughput"] == pytest.approx(1.0 / row["per_image_s"]["median"])
-        assert row["joules_per_image"] is None
+        lat = row["latency"]
+        assert lat["throughput"] == pytest.approx(1.0 / lat["per_sample_s"]["median"])
+        assert len(lat["samples_s"]) == 5 and lat["unit"] == "repeat"
+        assert row["joules_per_sample"] is None
 
 
 def test_oom_batch_recorded_and_the_grid_goes_on():
@@ -63,13 +65,12 @@ def test_other_errors_are_not_swallowed():
                                                  ("pytorch", "mixed_bf16")])
 def test_benchmark_result_schema(framework, precision, trained, train_h5, tmp_path):
     s, model = trained(framework, precision)
-    r = benchmark(s, model, train_h5, tmp_path / "r.json", [1, 2, 8], warmup=1, repeats=3)
-    assert r == io.read_json(tmp_path / "r.json")
-    assert r["phase"] == "infer" and r["status"] == "ok"
-    assert r["settings"]["framework"] == framework and r["settings"]["precision"] == precision
-    assert [b["batch_size"] for b in r["batches"]] == [1, 2, 8]
-    for b in r["batches"]:
-        assert b["status"] == "ok" and b["per_image_s"]["n"] == 3
-        assert b["per_image_s"]["median"] == pytest.approx(b["batch_s"]["median"] / b["batch_size"])
-    assert r["energy_meter"]["available"] is False and r["energy_meter"]["reason"]
-    assert r["provenance"]["hostname"] and r["config_hash"]
+    records = benchmark(s, model, train_h5, tmp_path / "r.json", [1, 2, 8], warmup=1, repeats=3)
+    assert records == record.read(tmp_path / "r.json")
+    assert [r["batch_size"] for r in records] == [1, 2, 8]
+    for r in records:
+        assert r["stage"] == "infer" and r["status"] == "ok" and r["model_path"] == str(model)
+        assert r["settings"]["framework"] == framework and r["settings"]["precision"] == precision
+        assert r["latency"]["per_sample_s"]["n"] == 3 and len(r["latency"]["samples_s"]) == 3
+        assert r["energy_meter"]["available"] is False and r["energy_meter"]["reason"]
+        assert r["provenance"]["hostname"] and r["config_hash"]

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from mpbench import record
 from mpbench.data.dataset import load_h5, normalise, split_fold
 from mpbench.quantization.convert import convert
 from mpbench.quantization.edgetpu_ops import EDGETPU_SUPPORTED_OPS, edgetpu_check
@@ -40,7 +41,7 @@ def test_mixed_rebuild_is_float32_with_the_same_weights(trained, split):
     assert original.get_layer("enc0_conv1").dtype_policy.name == "mixed_bfloat16"
     rebuilt = float32_rebuild(path, s.filters, upsampling="nearest", batch_size=None)
     assert {layer.dtype_policy.name for layer in rebuilt.layers} == {"float32"}
-    for a, b in zip(original.weights, rebuilt.weights):
+    for a, b in zip(original.weights, rebuilt.weights, strict=True):
         np.testing.assert_array_equal(np.asarray(a, dtype=np.float32), np.asarray(b))
     # Same weights, float32 arithmetic instead of bfloat16: probabilities agree to bf16 precision.
     x = split.x_val[:8]
@@ -101,16 +102,20 @@ def test_keras_nearest_upsampling_is_not_edgetpu_friendly(trained, split):
 def test_quantize_job_writes_models_and_result(trained, train_h5, tmp_path):
     s, path = trained("tensorflow", "fp32")
     outputs = {v: tmp_path / f"model_{v}.tflite" for v in ("int8", "fp16")}
-    r = quantize(s, path, train_h5, outputs, tmp_path / "result.json", representative_samples=16,
-                 eval_images=20, timing_warmup=1, timing_repeats=3, train_result={"status": "ok", "best_epoch": 8})
-    assert r["status"] == "ok"
+    records = quantize(s, model_path=path, h5_path=train_h5, outputs=outputs, result_path=tmp_path / "result.json",
+                       representative_samples=16, eval_images=20, timing_warmup=1, timing_repeats=3,
+                       train_record={"status": "ok", "details": {"best_epoch": 8}})
+    assert records == record.read(tmp_path / "result.json")
+    r = {rec["variant"]: rec for rec in records}
+    assert all(rec["status"] == "ok" and rec["stage"] == "tflite_cpu" for rec in records)
     assert all(p.stat().st_size > 10_000 for p in outputs.values())
-    assert r["n_eval"] == 20 and r["float_iou"] == pytest.approx(r["float32_rebuild_iou"], abs=1e-3)
-    int8 = r["variants"]["int8"]
-    assert int8["input"]["dtype"] == "uint8" and int8["edgetpu_check"]["edgetpu_compatible"]
-    assert int8["iou_minus_float"] == pytest.approx(int8["iou"] - r["float32_rebuild_iou"])
-    assert int8["cpu_batch1"]["per_image_s"]["n"] == 3 and int8["cpu_batch1"]["throughput"] > 0
-    assert r["variants"]["fp16"]["op_counts"]["DEQUANTIZE"] > 0   # fp16 weights dequantised at load
+    int8 = r["int8"]
+    assert int8["details"]["n_eval"] == 20
+    assert int8["details"]["float_iou_as_trained"] == pytest.approx(int8["reference_iou"], abs=1e-3)
+    assert int8["details"]["io"]["input"]["dtype"] == "uint8" and int8["details"]["edgetpu_check"]["edgetpu_compatible"]
+    assert int8["model_path"] == str(outputs["int8"]) and 0 <= int8["iou"] <= 1
+    assert int8["latency"]["per_sample_s"]["n"] == 3 and int8["latency"]["throughput"] > 0
+    assert r["fp16"]["details"]["op_counts"]["DEQUANTIZE"] > 0   # fp16 weights dequantised at load
 
 
 def test_f32_edgetpu_unet_quantizes_to_edgetpu_ops_only():
@@ -129,8 +134,8 @@ def test_quantize_job_after_a_run_with_no_finished_epoch(trained, train_h5, tmp_
     """The files and op lists are real, but the model is not run or scored: its weights are unusable."""
     s, path = trained("tensorflow", "fp32")
     out = {"int8": tmp_path / "model_int8.tflite"}
-    r = quantize(s, path, train_h5, out, tmp_path / "result.json", representative_samples=8, eval_images=8,
-                 timing_warmup=0, timing_repeats=3, train_result={"status": "diverged", "best_epoch": None})
-    assert r["status"] == "train_diverged" and out["int8"].stat().st_size > 10_000
-    v = r["variants"]["int8"]
-    assert v["iou"] is None and v["cpu_batch1"] is None and v["op_counts"]["CONV_2D"] == 19
+    (v,) = quantize(s, model_path=path, h5_path=train_h5, outputs=out, result_path=tmp_path / "result.json",
+                    representative_samples=8, eval_images=8, timing_warmup=0, timing_repeats=3,
+                    train_record={"status": "diverged", "details": {"best_epoch": None}})
+    assert v["status"] == "train_diverged" and out["int8"].stat().st_size > 10_000
+    assert v["iou"] is None and v["latency"] is None and v["details"]["op_counts"]["CONV_2D"] == 19

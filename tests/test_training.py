@@ -1,16 +1,18 @@
 """Both trainers on CPU with tiny data: they learn, stop early, resume, and record divergence."""
-import json
 import logging
 import math
 
 import pytest
 import torch
 
+from mpbench import record
 from mpbench.models import UNetSpec
 from mpbench.models.unet_keras import build_unet as build_keras
 from mpbench.models.unet_torch import build_unet as build_torch
+from mpbench.precisions import PrecisionUnavailable
+from mpbench.record import Status
+from mpbench.settings import RunSettings
 from mpbench.training import loop
-from mpbench.training.settings import PrecisionUnavailable, TrainSettings
 
 EXT = {"pytorch": "pt", "tensorflow": "keras"}
 
@@ -19,7 +21,7 @@ def settings(framework, **kw):
     base = dict(framework=framework, device="cpu", device_type="cpu", precision="fp32", filters=8, fold=0,
                 batch_size=16, learning_rate=3e-3, max_epochs=8, patience=10, channels_last=False, threads=2)
     base.update(kw)
-    return TrainSettings(**base)
+    return RunSettings(**base)
 
 
 def run(s, h5, tmp_path):
@@ -54,19 +56,21 @@ def test_edgetpu_upsampling_equals_nearest():
 @pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
 def test_trainer_learns_and_records(framework, train_h5, tmp_path):
     result, out = run(settings(framework), train_h5, tmp_path)
-    assert result["status"] == "ok" and result["epochs"] == 8
-    ious = [h["val_iou"] for h in result["history"]]
+    assert result["status"] == "ok" and result["details"]["epochs"] == 8
+    ious = [h["val_iou"] for h in result["details"]["history"]]
     # Synthetic glottis segmentation is easy: 8 epochs on 60 frames reach IoU > 0.6.
-    assert result["val_iou"] == max(ious) > 0.6
+    assert result["iou"] == max(ious) > 0.6
     assert max(ious) > ious[0]
-    saved = json.loads((out / "result.json").read_text())
-    assert saved["val_iou"] == result["val_iou"]
-    t = saved["timing"]
-    assert t["first_epoch_excluded"] and t["epochs_timed"] == 7
-    mean_epoch = sum(h["seconds"] for h in saved["history"][1:]) / 7
-    assert math.isclose(t["per_sample_s"], mean_epoch / saved["n_train"], rel_tol=1e-9)
-    assert math.isclose(t["throughput"] * t["per_sample_s"], 1.0)
-    assert saved["energy"] is None and saved["energy_meter"]["reason"]
+    saved = record.read_one(out / "result.json")
+    assert saved["iou"] == result["iou"] and saved["record_version"] == record.RECORD_VERSION
+    t = saved["latency"]
+    assert t["excluded"] and t["per_sample_s"]["n"] == 7 and t["timed_epochs"] == list(range(2, 9))
+    n_train = saved["details"]["n_train"]
+    mean_epoch = sum(h["seconds"] for h in saved["details"]["history"][1:]) / 7
+    assert math.isclose(t["per_sample_s"]["mean"], mean_epoch / n_train, rel_tol=1e-9)
+    assert t["statistic"] == "mean" and math.isclose(t["throughput"] * t["per_sample_s"]["mean"], 1.0)
+    assert t["samples_s"] == [h["seconds"] / n_train for h in saved["details"]["history"][1:]]
+    assert saved["joules_per_sample"] is None and saved["energy_meter"]["reason"]
     prov = saved["provenance"]
     assert prov["hostname"] and prov["cpu"] and prov["python"]
     assert prov["torch" if framework == "pytorch" else "tensorflow"]
@@ -78,14 +82,15 @@ def test_trainer_learns_and_records(framework, train_h5, tmp_path):
 @pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
 def test_mixed_bf16_trains_on_cpu(framework, train_h5, tmp_path):
     result, _ = run(settings(framework, precision="mixed_bf16", max_epochs=2), train_h5, tmp_path)
-    assert result["status"] == "ok" and all(math.isfinite(h["loss"]) for h in result["history"])
+    assert result["status"] == "ok" and all(math.isfinite(h["loss"]) for h in result["details"]["history"])
 
 
 @pytest.mark.slow
 def test_early_stopping(train_h5, tmp_path, monkeypatch):
     monkeypatch.setattr(backend_class("pytorch"), "evaluate", lambda self: 0.5)
     result, _ = run(settings("pytorch", patience=2, max_epochs=8), train_h5, tmp_path)
-    assert result["stopped_early"] and result["epochs"] == 3 and result["best_epoch"] == 1
+    d = result["details"]
+    assert d["stopped_early"] and d["epochs"] == 3 and d["best_epoch"] == 1
 
 
 @pytest.mark.slow
@@ -111,9 +116,11 @@ def test_resume_continues_at_next_epoch(framework, train_h5, tmp_path, monkeypat
     with caplog.at_level(logging.INFO):
         result, _ = run(s, train_h5, tmp_path)
     assert "continuing at epoch 3" in caplog.text
-    assert result["resumed_at_epochs"] == [3]
-    assert [h["epoch"] for h in result["history"]] == [1, 2, 3, 4]
-    assert result["status"] == "ok" and result["val_iou"] > 0.3
+    assert result["details"]["resumed_at_epochs"] == [3]
+    assert [h["epoch"] for h in result["details"]["history"]] == [1, 2, 3, 4]
+    assert result["status"] == "ok" and result["iou"] > 0.3
+    # The first epoch of each process builds graphs: epochs 1 and 3 are not timed.
+    assert result["latency"]["timed_epochs"] == [2, 4]
 
 
 @pytest.mark.slow
@@ -130,16 +137,18 @@ def test_nan_loss_is_recorded_as_diverged(framework, train_h5, tmp_path, monkeyp
 
     monkeypatch.setattr(cls, "train_epoch", nan_in_epoch_2)
     result, out = run(settings(framework, max_epochs=5), train_h5, tmp_path)
-    assert result["status"] == "diverged" and result["epochs"] == 1
-    assert result["history"][-1]["loss"] is None
-    assert json.loads((out / "result.json").read_text())["status"] == "diverged"
+    assert result["status"] == "diverged" and result["details"]["epochs"] == 1
+    assert result["details"]["history"][-1]["loss"] is None
+    assert record.read_one(out / "result.json")["status"] == "diverged"
     assert (out / f"model.{EXT[framework]}").exists()
 
 
-def test_apex_missing_says_how_to_install():
-    from mpbench.training.torch_backend import PrecisionContext
+def test_apex_missing_says_how_to_install(monkeypatch):
+    from mpbench.frameworks import torch_runtime
+    monkeypatch.setattr(torch_runtime.TorchRuntime, "_resolve_device", lambda self: torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     with pytest.raises(PrecisionUnavailable, match="not on PyPI"):
-        PrecisionContext("apex_o1", torch.device("cuda"), settings("pytorch", precision="apex_o1"))
+        torch_runtime.TorchRuntime(settings("pytorch", precision="apex_o1", device_type="cuda"))
 
 
 def test_gpu_device_without_gpu_fails_early(train_h5, tmp_path):
@@ -167,12 +176,14 @@ def test_non_finite_weights_with_a_finite_loss_count_as_diverged(framework, trai
         return calls["n"] != 2                 # … and epoch 2 is made to overflow
     monkeypatch.setattr(backend_class(framework), "weights_finite", nan_weights_in_epoch_2)
     result, out = run(settings(framework, max_epochs=4), train_h5, tmp_path)
-    assert result["status"] == "diverged" and result["epochs"] == 1 and result["best_epoch"] == 1
-    assert loop.source_status(result) == "ok"   # epoch 1's weights were kept
+    assert result["status"] == "diverged" and result["details"]["epochs"] == 1 and result["details"]["best_epoch"] == 1
+    assert Status.derived_from(result) == "ok"   # epoch 1's weights were kept
 
 
 def test_derived_results_know_whether_the_trained_weights_are_usable():
-    assert loop.source_status({"status": "ok", "best_epoch": 7}) == "ok"
-    assert loop.source_status({"status": "diverged", "best_epoch": 3}) == "ok"        # best epoch restored
-    assert loop.source_status({"status": "diverged", "best_epoch": None}) == "train_diverged"
-    assert loop.source_status({"status": "oom", "best_epoch": None}) == "train_oom"
+    def rec(status, best):
+        return {"status": status, "details": {"best_epoch": best}}
+    assert Status.derived_from(rec("ok", 7)) == "ok"
+    assert Status.derived_from(rec("diverged", 3)) == "ok"        # best epoch restored
+    assert Status.derived_from(rec("diverged", None)) == "train_diverged"
+    assert Status.derived_from(rec("oom", None)) == "train_oom"

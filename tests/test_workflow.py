@@ -1,12 +1,12 @@
 """The whole workflow on the cut-down demo: every stage's outputs, honest labels, and --report."""
-import json
 import zipfile
 
 import pandas as pd
 import pytest
+from conftest import run_snakemake
 from PIL import Image
 
-from conftest import run_snakemake
+from mpbench import record
 
 pytestmark = pytest.mark.slow
 FIGURES = ["fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "energy"]
@@ -19,8 +19,8 @@ def test_every_stage_produced_its_results(small_local_run):
     assert len(summary[summary["phase"] == "train"]) == 4 and (summary["status"] == "ok").all()
     edge = summary[summary["phase"] == "edgetpu"]
     assert set(edge["run_device"]) == {"cpu-int8"} and edge["note"].str.contains("unavailable").all()
-    compile_json = json.loads(next(root.glob("quantize/**/edgetpu_compile.json")).read_text())
-    assert compile_json["status"] == "unavailable" and "edgetpu_compiler" in compile_json["reason"]
+    compiled = record.read_one(next(root.glob("quantize/**/edgetpu_compile.json")))
+    assert compiled["status"] == "unavailable" and "edgetpu_compiler" in compiled["note"]
     speedups = pd.read_csv(root / "speedups.csv")
     assert set(speedups["precision"]) == {"mixed_bf16"} and set(speedups["phase"]) == {"train", "infer"}
     for name in FIGURES:

@@ -15,15 +15,11 @@ def batch_size(train_cfg: dict, framework: str, device: str, precision: str, fil
     for entry in train_cfg.get("batch_size_overrides", []):
         if all(run[k] == v for k, v in entry.items() if k != "batch_size"):
             return int(entry["batch_size"])
-    return int(train_cfg.get("batch_size", 128))
+    return int(train_cfg["batch_size"])
 
 
 def device_spec(config: dict, device: str) -> dict:
     return config.get("devices", {}).get(device, CPU_DEVICE)
-
-
-def is_gpu(config: dict, device: str) -> bool:
-    return device_spec(config, device)["type"] == "cuda"
 
 
 def train_runs(config: dict):

@@ -6,6 +6,8 @@ all-empty set scores 1.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 
@@ -21,3 +23,12 @@ def iou_from_counts(intersection: float, union: float) -> float:
 
 def iou(prob: np.ndarray, mask: np.ndarray, threshold: float = 0.5) -> float:
     return iou_from_counts(*iou_counts(prob, mask, threshold))
+
+
+def pooled_iou(probs: Iterable[np.ndarray], masks: Iterable[np.ndarray], threshold: float = 0.5) -> float:
+    """Pooled IoU of probability maps and masks taken pairwise (e.g. a generator of predictions)."""
+    inter = union = 0
+    for p, m in zip(probs, masks, strict=True):
+        i, u = iou_counts(p, m, threshold)
+        inter, union = inter + i, union + u
+    return iou_from_counts(inter, union)

@@ -8,7 +8,7 @@ import platform
 import socket
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import __version__
@@ -70,8 +70,8 @@ def torch_info() -> dict:
 
 
 def tensorflow_info() -> dict:
-    import tensorflow as tf
     import keras
+    import tensorflow as tf
     build = tf.sysconfig.get_build_info()
     info = {"tensorflow": tf.__version__, "keras": keras.__version__,
             "cuda": build.get("cuda_version"), "cudnn": build.get("cudnn_version")}
@@ -85,7 +85,7 @@ def tensorflow_info() -> dict:
 def collect(framework: str | None = None) -> dict:
     import numpy
     prov = {
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         "mpbench": __version__, "git_commit": git_commit(),
         "python": sys.version.split()[0], "numpy": numpy.__version__,
         "platform": platform.platform(), "hostname": socket.gethostname(), "cpu": cpu_name(),

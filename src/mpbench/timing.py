@@ -1,12 +1,18 @@
-"""Summaries of repeated timings, as the paper defines its speed measures.
+"""Timing as the paper defines its speed measures, in one place for every stage.
 
-Per-sample training time = mean epoch duration (first epoch excluded: it includes graph building,
-autotuning and allocation) / number of training samples. Throughput = samples / second. Speed-up of
-precision B over A = throughput(B) / throughput(A). Medians and spread are reported alongside.
+:func:`timed_call` times one call between device synchronisations (and reads the energy counter
+around it); :func:`measure` runs warm-up calls (discarded) and then timed repeats. Per-sample time =
+duration / samples in it; throughput = samples / second; speed-up of precision B over A =
+throughput(B) / throughput(A). Training times whole epochs (the first epoch of every process is
+excluded: it builds graphs, autotunes and allocates); inference times repeated forward passes.
 """
 from __future__ import annotations
 
 import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 
 def summarize(values: list[float]) -> dict:
@@ -21,24 +27,55 @@ def summarize(values: list[float]) -> dict:
     }
 
 
-def epoch_timing(epoch_seconds: list[float], n_samples: int, skip_first: bool = True) -> dict:
-    """The paper's per-sample training time from per-epoch durations."""
-    used = epoch_seconds[1:] if skip_first and len(epoch_seconds) > 1 else list(epoch_seconds)
-    s = summarize(used)
-    if not s["n"]:
-        return {"epochs_timed": 0, "per_sample_s": None, "throughput": None, "epoch_s": s}
-    per_sample = s["mean"] / n_samples
-    return {
-        "epochs_timed": s["n"],
-        "first_epoch_excluded": skip_first and len(epoch_seconds) > 1,
-        "per_sample_s": per_sample,
-        "per_sample_median_s": s["median"] / n_samples,
-        "throughput": 1.0 / per_sample,
-        "epoch_s": s,
-    }
+@dataclass
+class Timed:
+    value: Any              # what the call returned
+    seconds: float
+    joules: float | None    # None without an energy counter
 
 
-def speedup(throughput_new: float | None, throughput_ref: float | None) -> float | None:
-    if not throughput_new or not throughput_ref:
-        return None
-    return throughput_new / throughput_ref
+def _joules(meter) -> float | None:
+    return meter.read_joules() if meter is not None else None
+
+
+def timed_call(fn: Callable[[], Any], sync: Callable[[], None] | None = None, meter=None,
+               synced: bool = False) -> Timed:
+    """``fn()`` timed from a synchronised device to a synchronised device (``sync`` waits for it;
+    ``synced``: the caller has just synchronised, so no wait before the call)."""
+    if sync and not synced:
+        sync()
+    e0, t0 = _joules(meter), time.perf_counter()
+    value = fn()
+    if sync:
+        sync()
+    seconds, e1 = time.perf_counter() - t0, _joules(meter)
+    return Timed(value, seconds, e1 - e0 if e0 is not None and e1 is not None else None)
+
+
+@dataclass
+class Measurement:
+    seconds: list[float]     # one per timed repeat
+    joules: float | None     # over all timed repeats (None without an energy counter)
+
+
+def measure(fn: Callable[[], Any], *, warmup: int, repeats: int, sync: Callable[[], None] | None = None,
+            meter=None, before_each: Callable[[int], None] | None = None) -> Measurement:
+    """``warmup`` discarded calls, then ``repeats`` calls each timed between device synchronisations.
+
+    ``before_each(i)`` runs untimed before call ``i`` (warm-up calls first), e.g. to set an input.
+    Energy is read once around all timed repeats (NVML's counter is too coarse for one call).
+    """
+    for i in range(warmup):
+        if before_each:
+            before_each(i)
+        fn()
+    if sync:
+        sync()
+    seconds = []
+    e0 = _joules(meter)
+    for i in range(warmup, warmup + repeats):
+        if before_each:
+            before_each(i)
+        seconds.append(timed_call(fn, sync, synced=True).seconds)
+    e1 = _joules(meter)
+    return Measurement(seconds, e1 - e0 if e0 is not None and e1 is not None else None)

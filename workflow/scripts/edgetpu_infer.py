@@ -1,9 +1,12 @@
-from mpbench import io
+from mpbench import record
 from mpbench.edgetpu.stage import infer_stage
 from mpbench.logs import setup
+from mpbench.record import Status
+from mpbench.settings import RunSettings
 
 setup(snakemake.log[0])
 p = snakemake.params
-infer_stage(snakemake.input.compiled, snakemake.input.model, snakemake.input.h5, p.settings, snakemake.output.result,
-            p.eval_images, p.warmup, p.repeats, p.required, snakemake.threads,
-            source_status=io.read_json(snakemake.input.quantized)["status"])
+infer_stage(RunSettings(**p.settings), compile_json=snakemake.input.compiled, int8_path=snakemake.input.model,
+            h5_path=snakemake.input.h5, result_path=snakemake.output.result, n_images=p.eval_images,
+            warmup=p.warmup, repeats=p.repeats, required=p.required, threads=snakemake.threads,
+            source_status=Status.derived_from(record.read_one(snakemake.input.train)))

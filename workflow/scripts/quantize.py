@@ -1,12 +1,11 @@
-from pathlib import Path
-
-from mpbench import io
+from mpbench import record
 from mpbench.logs import setup
 from mpbench.quantization.pipeline import quantize
-from mpbench.training.settings import TrainSettings
+from mpbench.settings import RunSettings
 
 setup(snakemake.log[0])
 p = snakemake.params
-outputs = {v: next(m for m in snakemake.output.models if Path(m).name == f"model_{v}.tflite") for v in p.variants}
-quantize(TrainSettings(**p.settings), snakemake.input.model, snakemake.input.h5, outputs, snakemake.output.result,
-         p.representative_samples, p.eval_images, p.warmup, p.repeats, io.read_json(snakemake.input.train))
+quantize(RunSettings(**p.settings), model_path=snakemake.input.model, h5_path=snakemake.input.h5,
+         outputs={v: snakemake.output[v] for v in p.variants}, result_path=snakemake.output.result,
+         representative_samples=p.representative_samples, eval_images=p.eval_images, timing_warmup=p.warmup,
+         timing_repeats=p.repeats, train_record=record.read_one(snakemake.input.train))

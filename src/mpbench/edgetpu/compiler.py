@@ -20,12 +20,13 @@ INSTALL_HELP = ("edgetpu_compiler is not installed. It exists only for x86-64 De
 
 _UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
 _ROW = re.compile(r"^([A-Z][A-Z0-9_]+)\s+(\d+)\s+(\S.*?)\s*$")
+_SIZE = r"([\d.]+\s*[KMG]?i?B)"
 _FIELDS = {
     "compiler_version": (r"Edge TPU Compiler version\s+(\S+)", str),
     "compile_ms": (r"Model compiled successfully in\s+(\d+)\s*ms", int),
-    "on_chip_used_bytes": (r"On-chip memory used for caching model parameters:\s*([\d.]+\s*[KMG]?i?B)", "bytes"),
-    "on_chip_remaining_bytes": (r"On-chip memory remaining for caching model parameters:\s*([\d.]+\s*[KMG]?i?B)", "bytes"),
-    "off_chip_used_bytes": (r"Off-chip memory used for streaming uncached model parameters:\s*([\d.]+\s*[KMG]?i?B)", "bytes"),
+    "on_chip_used_bytes": (r"On-chip memory used for caching model parameters:\s*" + _SIZE, "bytes"),
+    "on_chip_remaining_bytes": (r"On-chip memory remaining for caching model parameters:\s*" + _SIZE, "bytes"),
+    "off_chip_used_bytes": (r"Off-chip memory used for streaming uncached model parameters:\s*" + _SIZE, "bytes"),
     "edgetpu_subgraphs": (r"Number of Edge TPU subgraphs:\s*(\d+)", int),
     "total_ops": (r"Total number of operations:\s*(\d+)", int),
     "ops_on_edgetpu_reported": (r"Number of operations that will run on Edge TPU:\s*(\d+)", int),

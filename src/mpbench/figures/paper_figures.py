@@ -13,8 +13,18 @@ import numpy as np
 import pandas as pd
 
 from . import reference
-from .style import (FRAMEWORK_LABEL, FRAMEWORK_MARKER, PRECISION_HATCH, PRECISION_LINE, device_colour, figure,
-                    legend_outside, mark_missing, precision_label)
+from .style import (
+    FRAMEWORK_LABEL,
+    FRAMEWORK_MARKER,
+    PRECISION_HATCH,
+    PRECISION_LINE,
+    device_colour,
+    figure,
+    label_axes,
+    legend_outside,
+    mark_missing,
+    precision_label,
+)
 
 MS = 1e3
 
@@ -126,10 +136,10 @@ def fig2(summary, speedups, grid, filters=None, reference_overlay=False):
              label=precision_label(p) if first else None)
     b.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
     if reference_overlay:
-        _overlay_reference(b, "fig2b", positions, lambda v: f"{v['framework']}/{v['device']}/{v['precision']}/f{v['filters']}")
-    b.set_ylabel("training speed-up over float32 (throughput ratio)")
-    b.set_title(f"(b) speed-up, f={f} (hatch = precision)")
-    legend_outside(b)
+        _overlay_reference(b, "fig2b", positions,
+                           lambda v: f"{v['framework']}/{v['device']}/{v['precision']}/f{v['filters']}")
+    label_axes(b, ylabel="training speed-up over float32 (throughput ratio)",
+               title=f"(b) speed-up, f={f} (hatch = precision)")
     fig.suptitle("Fig. 2 — training time and mixed-precision speed-up (error bars: std over folds)", fontsize=10)
     return fig
 
@@ -192,7 +202,8 @@ def fig4(summary, speedups, grid, device, batch_size=None):
     infer = summary[(summary["phase"] == "infer") & (summary["device"] == device)]
     bs = batch_size or (int(infer["batch_size"].max()) if len(infer) else None)
     series = [(f"{FRAMEWORK_LABEL[fw]}, {precision_label(p)}", f"{fw}/{device}/{p}", {"framework": fw, "precision": p},
-               device_colour(device) if fw == "tensorflow" else "black", PRECISION_LINE.get(p, "-"), FRAMEWORK_MARKER[fw])
+               device_colour(device) if fw == "tensorflow" else "black", PRECISION_LINE.get(p, "-"),
+               FRAMEWORK_MARKER[fw])
               for fw in grid["frameworks"] for p in grid["precisions"]]
     _lines(a, train, "per_sample_s", grid["filters"], "filters", series)
     _lines(b, infer[infer["batch_size"] == bs] if bs else infer, "per_sample_s", grid["filters"], "filters", series)
@@ -212,14 +223,16 @@ def fig5(summary, speedups, grid):
     fig, axes = figure(len(fws), width=5.0, height=4.0)
     sp = speedups[(speedups["phase"] == "train") & (speedups["reference"] == "fp32")]
     train = summary[summary["phase"] == "train"]
-    for ax, fw, tag in zip(axes, fws, "abcd"):
+    for ax, fw, tag in zip(axes, fws, "abcd", strict=False):
         for dev in grid["devices"]:
             for p in _mixed(grid):
-                rows = sp[(sp["framework"] == fw) & (sp["device"] == dev) & (sp["precision"] == p)].sort_values("filters")
+                rows = sp[(sp["framework"] == fw) & (sp["device"] == dev) & (sp["precision"] == p)]
+                rows = rows.sort_values("filters")
                 key = f"{fw}/{dev}/{p}"
                 if len(rows):
-                    ax.errorbar(rows["filters"].astype(int), rows["speedup_mean"], yerr=rows["speedup_std"].fillna(0.0),
-                                color=device_colour(dev), linestyle=PRECISION_LINE.get(p, "-"), marker="o", markersize=4,
+                    ax.errorbar(rows["filters"].astype(int), rows["speedup_mean"],
+                                yerr=rows["speedup_std"].fillna(0.0), color=device_colour(dev),
+                                linestyle=PRECISION_LINE.get(p, "-"), marker="o", markersize=4,
                                 capsize=2, label=f"{dev}, {precision_label(p)}", gid=key)
                 have = set(rows["filters"].astype(int))
                 for f in grid["filters"]:
@@ -228,9 +241,7 @@ def fig5(summary, speedups, grid):
                         mark_missing(ax, f, st if st != "ok" else "missing", f"{key}@{f}")
         ax.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
         _filters_axis(ax, grid["filters"])
-        ax.set_ylabel("training speed-up over float32")
-        ax.set_title(f"({tag}) {FRAMEWORK_LABEL[fw]}")
-        legend_outside(ax)
+        label_axes(ax, ylabel="training speed-up over float32", title=f"({tag}) {FRAMEWORK_LABEL[fw]}")
     fig.suptitle("Fig. 5 — training speed-up vs model size (error bars: std over folds)", fontsize=10)
     return fig
 
@@ -242,18 +253,18 @@ def fig6(summary, speedups, grid, filters=None):
     batches = sorted(int(b) for b in infer["batch_size"].dropna().unique())
     fws = grid["frameworks"]
     fig, axes = figure(len(fws), width=5.0, height=4.0)
-    for ax, fw, tag in zip(axes, fws, "abcd"):
-        series = [(f"{dev}, {precision_label(p)}", f"{fw}/{dev}/{p}/f{f}", {"framework": fw, "device": dev, "precision": p},
-                   device_colour(dev), PRECISION_LINE.get(p, "-"), "o") for dev in grid["devices"] for p in grid["precisions"]]
+    for ax, fw, tag in zip(axes, fws, "abcd", strict=False):
+        series = [(f"{dev}, {precision_label(p)}", f"{fw}/{dev}/{p}/f{f}",
+                   {"framework": fw, "device": dev, "precision": p}, device_colour(dev),
+                   PRECISION_LINE.get(p, "-"), "o")
+                  for dev in grid["devices"] for p in grid["precisions"]]
         _lines(ax, infer, "per_sample_s", batches, "batch_size", series)
         ax.set_xscale("log", base=2)
         if batches:
             ax.set_xticks(batches, [str(b) for b in batches])
         _log_y(ax)
-        ax.set_xlabel("batch size")
-        ax.set_ylabel("inference time per image (ms)")
-        ax.set_title(f"({tag}) {FRAMEWORK_LABEL[fw]}, f={f}")
-        legend_outside(ax)
+        label_axes(ax, xlabel="batch size", ylabel="inference time per image (ms)",
+                   title=f"({tag}) {FRAMEWORK_LABEL[fw]}, f={f}")
     fig.suptitle("Fig. 6 — inference time per image vs batch size (median over repeats, mean over folds)", fontsize=10)
     return fig
 
@@ -265,7 +276,8 @@ def fig7(summary, speedups, grid):
     tf = summary[(summary["framework"] == "tensorflow") & (summary["precision"] == "fp32")]
     infer = tf[(tf["phase"] == "infer") & (tf["batch_size"] == 1)]
     edge = tf[tf["phase"] == "edgetpu"]
-    series = [(f"{dev} (float32)", f"infer/{dev}", {"device": dev}, device_colour(dev), "-", "o") for dev in grid["devices"]]
+    series = [(f"{dev} (float32)", f"infer/{dev}", {"device": dev}, device_colour(dev), "-", "o")
+              for dev in grid["devices"]]
     _lines(a, infer, "per_sample_s", grid["filters"], "filters", series)
     for run_dev in sorted(edge["run_device"].dropna().unique()):
         label = "Edge TPU (int8)" if run_dev == "edgetpu" else f"{run_dev} (int8 on CPU; no Edge TPU)"
@@ -318,9 +330,8 @@ def fig_energy(summary, speedups, grid, filters=None):
         ran = cell(train, "per_sample_s", framework=fw, device=dev, precision=p)["status"] == "ok"
         _bar(ax, x, c, f"{fw}/{dev}/{p}/f{f}", device_colour(dev), PRECISION_HATCH.get(p, ""), width, scale=1.0,
              label=precision_label(p) if first else None, missing="no NVML" if ran else None)
-    ax.set_ylabel("GPU energy per training sample (J)")
-    ax.set_title(f"Energy per training sample, f={f} (NVML; first epoch excluded; hatch = precision)", fontsize=10)
-    legend_outside(ax)
+    label_axes(ax, ylabel="GPU energy per training sample (J)",
+               title=f"Energy per training sample, f={f} (NVML; first epoch excluded; hatch = precision)", fontsize=10)
     return fig
 
 

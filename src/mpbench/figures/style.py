@@ -3,19 +3,21 @@ from __future__ import annotations
 
 import matplotlib
 
+from ..frameworks.table import FRAMEWORKS
+from ..precisions import PRECISIONS
+from ..precisions import label as precision_label  # noqa: F401  (the figures' name for it)
+
 matplotlib.use("Agg")  # files only; no display on cluster nodes
 
 DEVICE_COLOURS = {"rtx3090": "#1f77b4", "a100": "#d62728", "a40": "#2ca02c", "rtx3080": "#9467bd",
                   "rtx2080ti": "#8c564b", "v100": "#e377c2", "h100": "#17becf", "cpu": "#7f7f7f",
                   "edgetpu": "#ff7f0e", "cpu-int8": "#bcbd22"}
 _FALLBACK = ["#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd"]
-PRECISION_HATCH = {"fp32": "", "tf32": "..", "mixed_fp16": "//", "mixed_bf16": "\\\\", "fp16": "xx",
-                   "apex_o1": "++", "apex_o3": "oo"}
-PRECISION_LINE = {"fp32": "-", "tf32": ":", "mixed_fp16": "--", "mixed_bf16": "-.", "fp16": (0, (1, 1)),
-                  "apex_o1": (0, (5, 1)), "apex_o3": (0, (3, 1, 1, 1))}
-FRAMEWORK_MARKER = {"tensorflow": "o", "pytorch": "s"}
-FRAMEWORK_LABEL = {"tensorflow": "TensorFlow", "pytorch": "PyTorch"}
-STATUS_MARK = {"oom": "OOM", "diverged": "NaN", "failed": "failed", "missing": "not run", "partial": "partial",
+PRECISION_HATCH = {p.name: p.hatch for p in PRECISIONS.values()}
+PRECISION_LINE = {p.name: p.line for p in PRECISIONS.values()}
+FRAMEWORK_MARKER = {f.name: f.marker for f in FRAMEWORKS.values()}
+FRAMEWORK_LABEL = {f.name: f.label for f in FRAMEWORKS.values()}
+STATUS_MARK = {"oom": "OOM", "diverged": "NaN", "failed": "failed", "missing": "not run",
                "train_diverged": "NaN in training", "train_oom": "OOM in training"}
 
 
@@ -23,11 +25,6 @@ def device_colour(device: str) -> str:
     if device in DEVICE_COLOURS:
         return DEVICE_COLOURS[device]
     return _FALLBACK[sum(map(ord, device)) % len(_FALLBACK)]
-
-
-def precision_label(p: str) -> str:
-    return {"fp32": "float32", "tf32": "TF32", "mixed_fp16": "mixed fp16", "mixed_bf16": "mixed bf16",
-            "fp16": "float16", "apex_o1": "Apex O1", "apex_o3": "Apex O3"}.get(p, p)
 
 
 def figure(ncols: int = 1, width: float = 6.0, height: float = 4.0):
@@ -49,6 +46,16 @@ def legend_outside(ax, **kw):
     handles, labels = ax.get_legend_handles_labels()
     if handles:
         ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, **kw)
+
+
+def label_axes(ax, *, ylabel: str, title: str, xlabel: str | None = None, legend: bool = True, **title_kw):
+    """Axis labels and title of a panel, and its legend outside on the right."""
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, **title_kw)
+    if legend:
+        legend_outside(ax)
 
 
 def save(fig, png, pdf=None):

@@ -1,23 +1,23 @@
 """The inference benchmark: per-image time over batch sizes, warm-up excluded, device-synchronised.
 
 For every batch size, ``warmup`` forward passes are run and discarded, then ``repeats`` passes are
-each timed between device synchronisations. Per-image time = pass time / batch size; the result
-holds its median and spread, the throughput (images/s from the median) and, when NVML is present,
-joules per image over the timed passes. A batch size that runs out of device memory is recorded
-as ``oom`` and the larger ones are still tried (the allocator may have fragmented; usually they
-fail too).
+each timed between device synchronisations (:func:`mpbench.timing.measure`). Per-image time = pass
+time / batch size; each batch size is one record with the per-repeat times, their median and
+spread, the throughput (images/s from the median) and, when NVML is present, joules per image over
+the timed passes. A batch size that runs out of device memory is recorded as ``oom`` and the larger
+ones are still tried (the allocator may have fragmented; usually they fail too).
 """
 from __future__ import annotations
 
 import logging
-import time
+from functools import partial
 
 import numpy as np
 
-from .. import io, provenance
+from .. import provenance, record
 from ..energy import EnergyMeter
-from ..timing import summarize
-from ..training.settings import TrainSettings
+from ..record import Status
+from ..timing import measure
 
 log = logging.getLogger(__name__)
 
@@ -29,44 +29,35 @@ def tile_batch(images: np.ndarray, batch_size: int) -> np.ndarray:
 
 
 def time_batch_sizes(runner, images: np.ndarray, batch_sizes, warmup: int, repeats: int, meter=None) -> list[dict]:
+    """One row per batch size: ``batch_size``, ``status``, ``error``, ``latency``, ``joules_per_sample``."""
     meter = meter or EnergyMeter(None)
     rows = []
     for bs in batch_sizes:
         try:
-            x = runner.prepare(tile_batch(images, bs))
-            for _ in range(warmup):
-                runner.run(x)
-            runner.sync()
-            times = []
-            e0 = meter.read_joules()
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                runner.run(x)
-                runner.sync()
-                times.append(time.perf_counter() - t0)
-            e1 = meter.read_joules()
-            del x
+            m = measure(partial(runner.run, runner.prepare(tile_batch(images, bs))), warmup=warmup, repeats=repeats,
+                        sync=runner.sync, meter=meter)
         except Exception as e:
             if not runner.is_oom(e):
                 raise
-            msg = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+            msg = record.error_text(e)
             log.error("batch %d: out of device memory (%s)", bs, msg)
-            rows.append({"batch_size": bs, "status": "oom", "error": msg})
+            rows.append({"batch_size": bs, "status": Status.OOM, "error": msg, "latency": None,
+                         "joules_per_sample": None})
             continue
-        per_image = summarize([t / bs for t in times])
-        row = {"batch_size": bs, "status": "ok", "per_image_s": per_image,
-               "throughput": 1.0 / per_image["median"], "batch_s": summarize(times),
-               "joules_per_image": (e1 - e0) / (repeats * bs) if e0 is not None and e1 is not None else None}
+        lat = record.latency([t / bs for t in m.seconds], unit="repeat", excluded=f"{warmup} warm-up passes")
+        row = {"batch_size": bs, "status": Status.OK, "error": None, "latency": lat,
+               "joules_per_sample": m.joules / (repeats * bs) if m.joules is not None else None}
+        per_image = lat["per_sample_s"]
         log.info("batch %4d: %.3f ms/image (median of %d, IQR %.3f ms), %.1f images/s", bs,
-                 per_image["median"] * 1e3, repeats, per_image["iqr"] * 1e3, row["throughput"])
+                 per_image["median"] * 1e3, repeats, per_image["iqr"] * 1e3, lat["throughput"])
         rows.append(row)
     return rows
 
 
-def benchmark(settings: TrainSettings, model_path, h5_path, result_path, batch_sizes, warmup: int,
-              repeats: int, n_images: int = 128) -> dict:
-    """Time a trained model on its fold's validation frames; write and return the result JSON."""
-    from ..data.dataset import load_h5, split_fold   # h5py only where the HDF5 is read
+def benchmark(settings, model_path, h5_path, result_path, batch_sizes, warmup: int, repeats: int,
+              n_images: int = 128) -> list[dict]:
+    """Time a trained model on its fold's validation frames; write and return its records."""
+    from ..data.dataset import load_h5, split_fold  # h5py only where the HDF5 is read
     from .runners import make_runner
     data = load_h5(h5_path)
     images = split_fold(data, settings.fold).x_val[:n_images]
@@ -75,18 +66,9 @@ def benchmark(settings: TrainSettings, model_path, h5_path, result_path, batch_s
              list(batch_sizes), warmup, repeats)
     runner = make_runner(settings, model_path)
     meter = EnergyMeter(runner.gpu_index)
-    rows = time_batch_sizes(runner, images, batch_sizes, warmup, repeats, meter)
-    n_ok = sum(r["status"] == "ok" for r in rows)
-    result = {
-        "phase": "infer",
-        "status": "ok" if n_ok == len(rows) else ("partial" if n_ok else "oom"),
-        "settings": settings.to_dict(),
-        "warmup": warmup, "repeats": repeats,
-        "batches": rows,
-        "energy_meter": meter.describe(),
-        "model_path": str(model_path),
-        "provenance": provenance.collect(settings.framework),
-        "config_hash": provenance.config_hash(settings.to_dict()),
-    }
-    io.write_json(result_path, result)
-    return result
+    prov = provenance.collect(settings.framework)
+    records = [record.make("infer", settings.to_dict(), prov=prov, model_path=model_path, energy_meter=meter.describe(),
+                           details={"warmup": warmup, "repeats": repeats, "n_images": len(images)}, **row)
+               for row in time_batch_sizes(runner, images, batch_sizes, warmup, repeats, meter)]
+    record.write(result_path, records)
+    return records

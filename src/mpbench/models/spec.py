@@ -43,7 +43,3 @@ class UNetSpec:
     @property
     def bottleneck_channels(self) -> int:
         return self.filters * 2**self.depth
-
-    @property
-    def min_input_size(self) -> int:
-        return 2**self.depth

@@ -49,7 +49,7 @@ def build_unet(spec: UNetSpec, input_size: int = 224, batch_size: int | None = N
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"pool{i}", dtype=dtype)(x)
     x = _conv_block(x, spec.bottleneck_channels, "bottleneck", dtype, keras)
-    for i, (c, skip) in enumerate(zip(reversed(spec.encoder_channels), reversed(skips))):
+    for i, (c, skip) in enumerate(zip(reversed(spec.encoder_channels), reversed(skips), strict=True)):
         if spec.upsampling == "nearest":
             x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{i}", dtype=dtype)(x)
         elif spec.upsampling == "transpose":

@@ -17,15 +17,13 @@ import time
 
 import numpy as np
 
-from .. import io, provenance
+from .. import io, provenance, record
 from ..data.dataset import load_h5, normalise, split_fold
+from ..frameworks.keras_runtime import cpu_only, dice_loss
 from ..models import UNetSpec
-from ..training.keras_backend import dice_loss
-from ..training.loop import source_status
-from ..training.settings import TrainSettings
+from ..record import Status
 from .convert import quiet_convert
-from .edgetpu_ops import edgetpu_check
-from .tflite_model import TFLiteModel, op_details
+from .tflite_model import describe_ops, evaluate_tflite
 
 log = logging.getLogger(__name__)
 INSTALL_HELP = ("quantization-aware training needs tensorflow-model-optimization and tf_keras: "
@@ -50,23 +48,22 @@ def _float_unet(tf_keras, filters: int, size: int, batch_size=None):
                       dtype="float32", keras=tf_keras)
 
 
-def qat(settings: TrainSettings, model_path, h5_path, tflite_path, result_path, epochs: int, learning_rate: float,
-        eval_images: int, batch_size: int = 8, train_result: dict | None = None) -> dict:
+def qat(settings, *, model_path, h5_path, tflite_path, result_path, epochs: int, learning_rate: float,
+        eval_images: int, timing_warmup: int, timing_repeats: int, batch_size: int = 8,
+        train_record: dict | None = None) -> dict:
+    """Fine-tune, export and evaluate; writes ``tflite_path`` and one record to ``result_path``."""
     tf_keras, tfmot = require_legacy_keras()
-    status = source_status(train_result) if train_result else "ok"
-    if status != "ok":   # nothing trained to fine-tune: say so, write no model
+    status = Status.derived_from(train_record) if train_record else Status.OK
+    prov = provenance.collect("tensorflow")
+    common = dict(prov=prov, run_device="cpu", variant="int8_qat", batch_size=1)
+    if status != Status.OK:   # nothing trained to fine-tune: say so, write no model
         log.warning("%s: %s, trained weights unusable; no QAT", model_path, status)
-        result = {"phase": "qat", "status": status, "settings": settings.to_dict(), "epochs": epochs, "iou": None,
-                  "path": None, "provenance": provenance.collect("tensorflow")}
-        io.write_json(result_path, result)
-        return result
+        rec = record.make("qat", settings.to_dict(), status=status, **common,
+                          details={"epochs": epochs, "source_model": str(model_path)})
+        record.write(result_path, [rec])
+        return rec
     import keras  # Keras 3: reads the trained .keras file
-    import tensorflow as tf
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(settings.threads)
-        tf.config.set_visible_devices([], "GPU")
-    except RuntimeError:
-        pass
+    tf = cpu_only(settings.threads)
     split = split_fold(load_h5(h5_path), settings.fold)
     size = split.x_train.shape[1]
     trained = [np.asarray(v, dtype=np.float32) for v in keras.models.load_model(model_path, compile=False).weights]
@@ -93,24 +90,15 @@ def qat(settings: TrainSettings, model_path, h5_path, tflite_path, result_path, 
     flat = quiet_convert(conv)
     io.write_bytes(tflite_path, flat)
     x_eval, y_eval = split.x_val[:eval_images], split.y_val[:eval_images]
-    ops = op_details(flat)
-    try:
-        tfl = TFLiteModel(flat, threads=settings.threads)
-    except RuntimeError as e:   # e.g. int8 scales from exploded weights: recorded, the grid goes on
-        log.error("QAT int8 model does not run in the interpreter: %s", e)
-        tfl, status = None, "failed"
-    result = {
-        "phase": "qat", "status": status, "settings": settings.to_dict(),
-        "epochs": epochs,
-        "learning_rate": learning_rate, "fit_seconds": seconds,
-        "loss": [float(v) for v in hist.history["loss"]], "n_eval": len(x_eval),
-        "iou": tfl.iou(x_eval, y_eval) if tfl else None, "path": str(tflite_path), "bytes": len(flat),
-        "input": {"dtype": np.dtype(tfl.inp["dtype"]).name, "quantization": list(tfl.inp["quantization"])} if tfl else None,
-        "op_counts": {op: sum(o["op"] == op for o in ops) for op in sorted({o["op"] for o in ops})},
-        "edgetpu_check": edgetpu_check(ops),
-        "provenance": provenance.collect("tensorflow"),
-    }
-    log.info("QAT int8 IoU %s after %d epochs (%.0f s); Edge TPU ops ok: %s", result["iou"], epochs, seconds,
-             result["edgetpu_check"]["edgetpu_compatible"])
-    io.write_json(result_path, result)
-    return result
+    ev = evaluate_tflite(flat, x_eval, y_eval, threads=settings.threads, warmup=timing_warmup, repeats=timing_repeats)
+    if ev["status"] != Status.OK:   # e.g. int8 scales from exploded weights: recorded, the grid goes on
+        log.error("QAT int8 model does not run in the interpreter: %s", ev["error"])
+    details = {**describe_ops(flat), "io": ev["io"], "source_model": str(model_path), "epochs": epochs,
+               "learning_rate": learning_rate, "fit_seconds": seconds, "n_eval": len(x_eval),
+               "loss": [float(v) for v in hist.history["loss"]]}
+    rec = record.make("qat", settings.to_dict(), status=ev["status"], error=ev["error"], model_path=tflite_path,
+                      latency=ev["latency"], iou=ev["iou"], details=details, **common)
+    log.info("QAT int8 IoU %s after %d epochs (%.0f s); Edge TPU ops ok: %s", rec["iou"], epochs, seconds,
+             details["edgetpu_check"]["edgetpu_compatible"])
+    record.write(result_path, [rec])
+    return rec

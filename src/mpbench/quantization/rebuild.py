@@ -34,7 +34,7 @@ def float32_rebuild(model_path, filters: int, upsampling: str = "edgetpu", batch
     if len(src) != len(dst):
         raise ValueError(f"{model_path}: {len(src)} weights but the f={filters} U-Net has {len(dst)}; "
                          "was it trained with a different filters/upsampling setting?")
-    for s, d in zip(src, dst):
+    for s, d in zip(src, dst, strict=True):
         if tuple(s.shape) != tuple(d.shape):
             raise ValueError(f"{model_path}: weight {s.path} has shape {tuple(s.shape)}, rebuilt model "
                              f"expects {tuple(d.shape)} ({d.path}) for f={filters}; was it trained with other filters?")

@@ -1,15 +1,16 @@
 """A .tflite model in the LiteRT interpreter: predictions, IoU, batch-1 timing and its op list."""
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from .. import record
 from ..data.dataset import normalise
-from ..metrics import iou_counts, iou_from_counts
-from ..timing import summarize
+from ..metrics import pooled_iou
+from ..record import Status
+from ..timing import measure
 
 
 def _interpreter_cls():
@@ -28,9 +29,10 @@ class TFLiteModel:
         self.inp = self.interpreter.get_input_details()[0]
         self.out = self.interpreter.get_output_details()[0]
 
-    @property
-    def input_dtype(self):
-        return self.inp["dtype"]
+    def io_details(self) -> dict:
+        """dtype and (scale, zero point) of the input and output tensors, as recorded in results."""
+        return {name: {"dtype": np.dtype(d["dtype"]).name, "quantization": list(d["quantization"])}
+                for name, d in (("input", self.inp), ("output", self.out))}
 
     def quantize_input(self, image: np.ndarray) -> np.ndarray:
         """uint8 (H, W) frame → the model's input tensor (1, H, W, 1), via [-1, 1] normalisation."""
@@ -57,25 +59,29 @@ class TFLiteModel:
         return self.dequantize_output(self.invoke(self.quantize_input(image)))[0, ..., 0]
 
     def iou(self, images: np.ndarray, masks: np.ndarray) -> float:
-        inter = union = 0
-        for img, mask in zip(images, masks):
-            i, u = iou_counts(self.predict(img), mask)
-            inter, union = inter + i, union + u
-        return iou_from_counts(inter, union)
+        return pooled_iou((self.predict(img) for img in images), masks)
 
     def time_batch1(self, images: np.ndarray, warmup: int, repeats: int) -> dict:
-        """Per-image time of ``invoke`` (batch 1), input quantisation excluded, warm-up excluded."""
+        """Latency block of ``invoke`` at batch 1; input quantisation and warm-up excluded."""
         xs = [self.quantize_input(images[i % len(images)]) for i in range(warmup + repeats)]
-        times = []
-        for i, x in enumerate(xs):
-            self.interpreter.set_tensor(self.inp["index"], x)
-            t0 = time.perf_counter()
-            self.interpreter.invoke()
-            dt = time.perf_counter() - t0
-            if i >= warmup:
-                times.append(dt)
-        s = summarize(times)
-        return {"per_image_s": s, "throughput": 1.0 / s["median"]}
+        m = measure(self.interpreter.invoke, warmup=warmup, repeats=repeats,
+                    before_each=lambda i: self.interpreter.set_tensor(self.inp["index"], xs[i]))
+        return record.latency(m.seconds, unit="repeat", excluded=f"{warmup} warm-up invocations")
+
+
+def evaluate_tflite(flat: bytes, images: np.ndarray, masks: np.ndarray, *, threads: int, warmup: int,
+                    repeats: int) -> dict:
+    """Status, IoU, batch-1 CPU latency and I/O quantization of one converted model.
+
+    A model the interpreter refuses (e.g. XNNPACK and int8 scales from weights that grew to ~1e28 in
+    a run that never produced NaN) is ``failed`` with the reason: recorded, and the grid goes on.
+    """
+    try:
+        tfl = TFLiteModel(flat, threads=threads)
+    except RuntimeError as e:
+        return {"status": Status.FAILED, "error": record.error_text(e), "iou": None, "latency": None, "io": None}
+    return {"status": Status.OK, "error": None, "iou": tfl.iou(images, masks),
+            "latency": tfl.time_batch1(images, warmup, repeats), "io": tfl.io_details()}
 
 
 def op_details(model: str | Path | bytes) -> list[dict]:
@@ -93,5 +99,13 @@ def op_details(model: str | Path | bytes) -> list[dict]:
     return ops
 
 
-def op_counts(model: str | Path | bytes) -> dict[str, int]:
-    return dict(sorted(Counter(o["op"] for o in op_details(model)).items()))
+def op_counts(ops: list[dict]) -> dict[str, int]:
+    """How often each operator occurs in an :func:`op_details` list."""
+    return dict(sorted(Counter(o["op"] for o in ops).items()))
+
+
+def describe_ops(flat: bytes) -> dict:
+    """Size, op counts and the Edge TPU op check of a converted model, as results record them."""
+    from .edgetpu_ops import edgetpu_check
+    ops = op_details(flat)
+    return {"bytes": len(flat), "op_counts": op_counts(ops), "edgetpu_check": edgetpu_check(ops)}

@@ -1,4 +1,4 @@
-"""Gather every result JSON into one tidy table and derive the speed-ups as the paper defines them.
+"""Gather every result record into one tidy table and derive the speed-ups as the paper defines them.
 
 ``summary.csv``: one row per measurement — a training run, one batch size of an inference run,
 one TFLite variant on the CPU, one quantization-aware-trained int8 model (``qat``), one Edge TPU
@@ -12,95 +12,50 @@ Only ``ok`` rows count.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pandas as pd
 
-from .. import io
+from .. import io, record
 
 COLUMNS = ["phase", "framework", "device", "run_device", "precision", "variant", "filters", "batch_size",
            "fold", "status", "per_sample_s", "per_sample_std_s", "throughput", "joules_per_sample",
            "val_iou", "float_iou", "epochs", "best_epoch", "peak_memory_bytes", "framework_version",
            "gpu_name", "driver", "cuda", "cudnn", "hostname", "git_commit", "note", "source"]
 SCENARIO = ["phase", "framework", "device", "filters", "batch_size"]
+SUMMARY_STAGES = ("train", "infer", "tflite_cpu", "qat", "edgetpu")   # edgetpu_compile: no measurement
 
 
-def _prov(result: dict) -> dict:
-    p = result.get("provenance") or {}
-    return {"framework_version": p.get("torch") or p.get("tensorflow"), "cuda": p.get("cuda"),
-            "cudnn": p.get("cudnn"), "gpu_name": p.get("gpu"), "driver": p.get("nvidia_driver"),
-            "hostname": p.get("hostname"), "git_commit": p.get("git_commit")}
-
-
-def _base(s: dict) -> dict:
-    return {"framework": s.get("framework"), "device": s.get("device"), "precision": s.get("precision"),
-            "filters": s.get("filters"), "fold": s.get("fold")}
-
-
-def rows_from_result(result: dict, source: str) -> list[dict]:
-    phase = result.get("phase")
-    prov = {**_prov(result), "source": source}
-    if phase == "train":
-        t = result.get("timing") or {}
-        e = result.get("energy") or {}
-        s = result["settings"]
-        per = t.get("per_sample_s")
-        std = (t.get("epoch_s") or {}).get("std")
-        return [{**_base(s), **prov, "phase": "train", "run_device": s["device"], "batch_size": s.get("batch_size"),
-                 "status": result["status"], "per_sample_s": per,
-                 "per_sample_std_s": std / result["n_train"] if std is not None and result.get("n_train") else None,
-                 "throughput": t.get("throughput"), "joules_per_sample": e.get("joules_per_sample"),
-                 "val_iou": result.get("val_iou"), "epochs": result.get("epochs"),
-                 "best_epoch": result.get("best_epoch"), "peak_memory_bytes": result.get("peak_memory_bytes")}]
-    if phase == "infer":
-        s = result["settings"]
-        rows = []
-        for b in result["batches"]:
-            pi = b.get("per_image_s") or {}
-            rows.append({**_base(s), **prov, "phase": "infer", "run_device": s["device"],
-                         "batch_size": b["batch_size"], "status": b["status"], "per_sample_s": pi.get("median"),
-                         "per_sample_std_s": pi.get("std"), "throughput": b.get("throughput"),
-                         "joules_per_sample": b.get("joules_per_image")})
-        return rows
-    if phase == "quantize":
-        s = result["settings"]
-        rows = []
-        for variant, v in result["variants"].items():
-            timed = v.get("cpu_batch1") or {"per_image_s": {}}   # None: not run (unusable weights)
-            pi = timed["per_image_s"]
-            rows.append({**_base(s), **prov, "phase": "tflite_cpu", "run_device": "cpu", "variant": variant,
-                         "batch_size": 1, "per_sample_s": pi.get("median"),
-                         "status": result["status"] if result["status"] != "ok" else v.get("status", "ok"),
-                         "per_sample_std_s": pi.get("std"), "throughput": timed.get("throughput"),
-                         "val_iou": v["iou"], "float_iou": result["float32_rebuild_iou"]})
-        return rows
-    if phase == "qat":
-        s = result["settings"]
-        return [{**_base(s), **prov, "phase": "qat", "run_device": "cpu", "variant": "int8_qat", "batch_size": 1,
-                 "status": result["status"], "val_iou": result["iou"], "epochs": result["epochs"]}]
-    if phase == "edgetpu_infer":
-        s = result.get("settings") or {}
-        timed = result.get("batch1") or {"per_image_s": {}}   # None: not run (unusable weights)
-        pi = timed["per_image_s"]
-        # The measurement succeeded either way (run_device says where: edgetpu or cpu-int8), unless
-        # the trained weights it started from were unusable.
-        return [{**_base(s), **prov, "phase": "edgetpu", "run_device": result["device"], "variant": "int8",
-                 "batch_size": 1, "status": "failed" if result.get("error") else result.get("source_status", "ok"),
-                 "note": None if result["status"] == "ok" else f"Edge TPU {result['status']}: {result.get('reason')}",
-                 "per_sample_s": pi.get("median"), "per_sample_std_s": pi.get("std"),
-                 "throughput": timed.get("throughput"), "val_iou": result["iou"]}]
-    raise ValueError(f"{source}: unknown result phase {phase!r}")
+def row_from_record(rec: dict, source: str) -> dict:
+    """One summary row: the record's cell, where and how fast it ran, its accuracy and provenance."""
+    s, p = rec["settings"], rec.get("provenance") or {}
+    lat = rec.get("latency") or {}
+    per = lat.get("per_sample_s") or {}
+    details = rec.get("details") or {}
+    return {
+        "phase": rec["stage"], "framework": s.get("framework"), "device": s.get("device"),
+        "run_device": rec.get("run_device"), "precision": s.get("precision"), "variant": rec.get("variant"),
+        "filters": s.get("filters"), "batch_size": rec.get("batch_size"), "fold": s.get("fold"),
+        "status": rec["status"],
+        "per_sample_s": per.get(lat.get("statistic")), "per_sample_std_s": per.get("std"),
+        "throughput": lat.get("throughput"), "joules_per_sample": rec.get("joules_per_sample"),
+        "val_iou": rec.get("iou"), "float_iou": rec.get("reference_iou"),
+        "epochs": details.get("epochs") if rec["stage"] in ("train", "qat") else None,
+        "best_epoch": details.get("best_epoch"), "peak_memory_bytes": rec.get("peak_memory_bytes"),
+        "framework_version": p.get("torch") or p.get("tensorflow"), "gpu_name": p.get("gpu"),
+        "driver": p.get("nvidia_driver"), "cuda": p.get("cuda"), "cudnn": p.get("cudnn"),
+        "hostname": p.get("hostname"), "git_commit": p.get("git_commit"), "note": rec.get("note"), "source": source,
+    }
 
 
 def summary_table(paths) -> pd.DataFrame:
     rows = []
     for p in sorted(str(p) for p in paths):
-        try:
-            result = io.read_json(p)
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"{p}: not a readable result JSON ({e}); delete it and rerun its job") from e
-        rows += rows_from_result(result, p)
+        for rec in record.read(p):
+            if rec["stage"] in SUMMARY_STAGES:
+                try:
+                    rows.append(row_from_record(rec, p))
+                except (KeyError, TypeError, AttributeError) as e:
+                    raise record.ResultFileError(f"{p}: a {rec['stage']} record of the wrong shape ({e!r}); "
+                                                 "delete it and rerun the job that writes it") from e
     df = pd.DataFrame(rows, columns=COLUMNS)
     for c in ("filters", "batch_size", "fold", "epochs", "best_epoch"):
         df[c] = df[c].astype("Int64")

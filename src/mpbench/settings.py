@@ -1,14 +1,14 @@
-"""Everything one training run needs, in one flat, JSON-serialisable record."""
+"""Everything one grid cell's jobs need (train, infer, quantize, Edge TPU), in one flat JSON-able record."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-PRECISIONS = ("fp32", "tf32", "mixed_fp16", "mixed_bf16", "fp16", "apex_o1", "apex_o3")
-FRAMEWORKS = ("tensorflow", "pytorch")
+from . import precisions
+from .frameworks.table import FRAMEWORKS
 
 
 @dataclass(frozen=True)
-class TrainSettings:
+class RunSettings:
     framework: str
     device: str
     device_type: str          # "cpu" or "cuda"
@@ -30,27 +30,31 @@ class TrainSettings:
 
     def __post_init__(self):
         if self.framework not in FRAMEWORKS:
-            raise ValueError(f"unknown framework {self.framework!r}; choose one of {FRAMEWORKS}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}; choose one of {PRECISIONS}")
+            raise ValueError(f"unknown framework {self.framework!r}; choose one of {tuple(FRAMEWORKS)}")
+        precisions.get(self.precision)   # raises naming the known ones
         if self.device_type not in ("cpu", "cuda"):
             raise ValueError(f"device_type must be 'cpu' or 'cuda', got {self.device_type!r}")
+
+    @property
+    def spec(self) -> precisions.Precision:
+        return precisions.PRECISIONS[self.precision]
+
+    @property
+    def run_seed(self) -> int:
+        """The seed of this fold's run (weights, shuffling): same in both frameworks."""
+        return self.seed * 100 + self.fold
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_config(cls, config: dict, framework: str, device: str, precision: str, filters: int, fold: int):
-        """Settings of one grid cell from the validated workflow config."""
-        from ..grid import batch_size, device_spec
+        """Settings of one grid cell from the validated workflow config (schema defaults filled in)."""
+        from .grid import batch_size, device_spec
         t = config["train"]
         fixed = {"framework", "device", "device_type", "precision", "filters", "fold", "batch_size", "seed"}
         kw = {f.name: t[f.name] for f in fields(cls) if f.name in t and f.name not in fixed}
         return cls(framework=framework, device=device, device_type=device_spec(config, device)["type"],
                    precision=precision, filters=int(filters), fold=int(fold),
                    batch_size=batch_size(t, framework, device, precision, int(filters)),
-                   seed=config["data"].get("seed", 42), **kw)
-
-
-class PrecisionUnavailable(RuntimeError):
-    """The precision cannot run here (e.g. Apex missing); the message says what to install."""
+                   seed=config["data"]["seed"], **kw)

@@ -1,0 +1,121 @@
+"""One result record for every stage, and the result file that holds them.
+
+A record is one measurement: a training run, one batch size of an inference run, one TFLite
+variant on the CPU, a quantization-aware-trained int8 model, an Edge TPU (or ``cpu-int8``) run, an
+Edge TPU compilation. Every record has the same keys for the same things:
+
+``record_version``, ``stage``, ``status`` (a :class:`Status`), ``error`` (what went wrong), ``note``
+(what the number is and is not, e.g. a stand-in), ``settings`` (the grid cell), ``run_device`` (where
+it was measured), ``variant``, ``batch_size``, ``model_path`` (the model measured), ``latency`` (see
+:func:`latency`), ``joules_per_sample`` and ``energy_meter``, ``peak_memory_bytes``, ``iou`` and
+``reference_iou`` (the float model's, for derived models), ``details`` (what only this stage has:
+training history, op lists, compiler log …), ``provenance`` and ``config_hash``.
+
+A result file is ``{"record_version": N, "records": [...]}``; :func:`read` names the file and what
+is wrong with it when it is not (an older format, a broken or foreign JSON).
+"""
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+
+from . import io, provenance
+from .timing import summarize
+
+RECORD_VERSION = 2
+STAGES = ("train", "infer", "tflite_cpu", "qat", "edgetpu_compile", "edgetpu")
+
+
+class Status(StrEnum):
+    OK = "ok"
+    DIVERGED = "diverged"              # non-finite loss or weights
+    OOM = "oom"                        # out of device memory
+    FAILED = "failed"                  # the tool or interpreter refused the model
+    UNAVAILABLE = "unavailable"        # hardware or tool missing here (the reason is in ``note``)
+    TRAIN_DIVERGED = "train_diverged"  # derived from a training run that finished no epoch …
+    TRAIN_OOM = "train_oom"            # … so its numbers hold for timing, not for accuracy
+
+    @classmethod
+    def derived_from(cls, train_record: dict) -> Status:
+        """Status of results derived from a trained model (quantization, QAT, Edge TPU).
+
+        ``ok`` when the saved weights are a best epoch's, even if training stopped later (diverged,
+        OOM); ``train_<status>`` when no epoch finished, i.e. the saved weights are initial or
+        non-finite: derived numbers are still measured (timing holds) but are not accuracy.
+        """
+        if train_record["details"].get("best_epoch") is not None:
+            return cls.OK
+        return cls(f"train_{train_record['status']}")
+
+
+class ResultFileError(ValueError):
+    """A result file that cannot be read as records; the message names it and what to do."""
+
+
+def error_text(exc: BaseException, limit: int = 300) -> str:
+    """One line for a record's ``error``: the exception type and the first line of its message."""
+    lines = str(exc).splitlines()
+    return f"{type(exc).__name__}: {(lines[0] if lines else '')[:limit]}"
+
+
+def latency(per_sample_s: list[float], *, unit: str, statistic: str = "median", **extra) -> dict | None:
+    """The latency block: per-sample times of each timed unit (epoch or repeat), their summary and
+    the throughput from ``statistic`` (training: the mean, as the paper defines per-sample time)."""
+    if not per_sample_s:
+        return None
+    s = summarize(per_sample_s)
+    return {"per_sample_s": s, "statistic": statistic, "throughput": 1.0 / s[statistic],
+            "samples_s": [float(v) for v in per_sample_s], "unit": unit, **extra}
+
+
+def make(stage: str, settings: dict, *, status: str, prov: dict, model_path=None, run_device: str | None = None,
+         variant: str | None = None, batch_size: int | None = None, latency: dict | None = None,
+         joules_per_sample: float | None = None, energy_meter: dict | None = None,
+         peak_memory_bytes: int | None = None, iou: float | None = None, reference_iou: float | None = None,
+         error: str | None = None, note: str | None = None, details: dict | None = None) -> dict:
+    """A record (see the module doc); ``prov``: :func:`mpbench.provenance.collect` of the job."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; one of {STAGES}")
+    return {
+        "record_version": RECORD_VERSION, "stage": stage, "status": str(Status(status)), "error": error,
+        "note": note, "settings": settings, "run_device": run_device or settings.get("device"),
+        "variant": variant, "batch_size": batch_size, "model_path": None if model_path is None else str(model_path),
+        "latency": latency, "joules_per_sample": joules_per_sample, "energy_meter": energy_meter,
+        "peak_memory_bytes": peak_memory_bytes, "iou": iou, "reference_iou": reference_iou,
+        "details": details or {}, "provenance": prov, "config_hash": provenance.config_hash(settings),
+    }
+
+
+def write(path, records: list[dict]) -> None:
+    io.write_json(path, {"record_version": RECORD_VERSION, "records": records})
+
+
+def read(path) -> list[dict]:
+    """The records of one result file, or :class:`ResultFileError` naming the file and the fix."""
+    rerun = "delete it and rerun the job that writes it"
+    try:
+        content = io.read_json(path)
+    except (OSError, json.JSONDecodeError) as e:
+        raise ResultFileError(f"{path}: not a readable result JSON ({e}); {rerun}") from e
+    if not isinstance(content, dict) or "records" not in content and "record_version" not in content:
+        what = type(content).__name__ if not isinstance(content, dict) else "an object without 'records'"
+        if isinstance(content, dict) and "phase" in content:
+            raise ResultFileError(f"{path}: written by an older mpbench (result format 1, phase "
+                                  f"{content['phase']!r}); {rerun} (e.g. snakemake --forcerun <rule>)")
+        raise ResultFileError(f"{path}: not an mpbench result file (found {what}); {rerun}")
+    if content.get("record_version") != RECORD_VERSION:
+        raise ResultFileError(f"{path}: result format {content.get('record_version')!r}, this mpbench reads "
+                              f"{RECORD_VERSION}; {rerun}")
+    records = content.get("records")
+    need = ("stage", "status", "settings")
+    if not isinstance(records, list) or not all(isinstance(r, dict) and all(k in r for k in need) for r in records):
+        raise ResultFileError(f"{path}: 'records' must be a list of records with {need}; {rerun}")
+    return records
+
+
+def read_one(path) -> dict:
+    """The single record of a one-measurement result file (training, QAT, Edge TPU)."""
+    records = read(path)
+    if len(records) != 1:
+        raise ResultFileError(f"{path}: expected one record, found {len(records)}; delete it and rerun its job")
+    return records[0]
