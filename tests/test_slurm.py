@@ -3,12 +3,13 @@
 The ``slurm`` tests start a single-node cluster with tests/slurm/local_cluster.sh (Debian's
 slurm-wlm + munge; installed when missing and running as root, as in CI) and stop it afterwards.
 """
+import hashlib
 import json
 import os
 import re
 import shutil
+import stat
 import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -75,18 +76,87 @@ def test_plugin_builds_gres_and_cpus_from_those_resources():
 
 # --------------------------------------------------------------------------- real local SLURM
 
+ETC_SLURM = Path("/etc/slurm")
+
+
+def etc_slurm_state(root: Path = ETC_SLURM):
+    """/etc/slurm as found: every entry (not following links) with its kind, mode and link target or
+    SHA-256; None when it does not exist. The local cluster must leave this exactly as it was."""
+    def entry(p: Path):
+        st = p.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            return ("link", os.readlink(p))
+        if stat.S_ISDIR(st.st_mode):
+            return ("dir", oct(stat.S_IMODE(st.st_mode)))
+        if stat.S_ISREG(st.st_mode):
+            return ("file", oct(stat.S_IMODE(st.st_mode)), hashlib.sha256(p.read_bytes()).hexdigest())
+        return ("other", oct(st.st_mode))
+    if not os.path.lexists(root):
+        return None
+    state = {".": entry(root)}
+    if state["."][0] == "dir":
+        for dirpath, dirnames, filenames in os.walk(root):          # links to folders are not followed
+            for name in dirnames + filenames:
+                p = Path(dirpath) / name
+                state[str(p.relative_to(root))] = entry(p)
+    return state
+
+
+class LocalSlurm:
+    """A running local cluster: its folder, and `stop()` (idempotent) for the last test and the teardown."""
+
+    def __init__(self, state: Path, etc_before):
+        self.state, self.etc_before = state, etc_before
+        self.stopped = self.etc_checked = False
+
+    def daemons_alive(self) -> list:
+        alive = []
+        for d in ("slurmd", "slurmctld", "munged"):
+            pid_file = self.state / f"{d}.pid"
+            try:
+                os.kill(int(pid_file.read_text()), 0)
+                alive.append(d)
+            except (OSError, ValueError):
+                pass
+        return alive
+
+    def stop(self):
+        if not self.stopped:
+            self.stopped = True
+            subprocess.run(["bash", str(CLUSTER), "stop", str(self.state)], timeout=60, check=True)
+
+
 @pytest.fixture(scope="module")
 def local_slurm(tmp_path_factory):
+    """Starts the cluster with its clients' environment (SLURM_CONF, PATH with its srun) set in this
+    process, so every snakemake/scontrol call of the tests reaches it. Always stops it again, also when
+    a test or the start failed, and then fails the teardown if /etc/slurm is not as it was found."""
     if os.geteuid() != 0 and not shutil.which("slurmctld"):
         pytest.skip("needs root (to install slurm-wlm/munge) or an installed SLURM")
     pytest.importorskip("snakemake_executor_plugin_slurm")
-    state = tmp_path_factory.mktemp("slurm")
-    start = subprocess.run(["bash", str(CLUSTER), "start", str(state)], capture_output=True, text=True, timeout=600)
-    if start.returncode == 3:
-        pytest.skip(start.stderr.strip())
-    assert start.returncode == 0, start.stdout + start.stderr
-    yield state
-    subprocess.run(["bash", str(CLUSTER), "stop", str(state)], timeout=60)
+    prepare = subprocess.run(["bash", str(CLUSTER), "prepare"], capture_output=True, text=True, timeout=600)
+    if prepare.returncode == 3:
+        pytest.skip(prepare.stderr.strip())
+    assert prepare.returncode == 0, prepare.stdout + prepare.stderr
+    cluster = LocalSlurm(tmp_path_factory.mktemp("slurm"), etc_slurm_state())   # after any install
+    saved_env = {k: os.environ.get(k) for k in ("SLURM_CONF", "PATH")}
+    try:
+        start = subprocess.run(["bash", str(CLUSTER), "start", str(cluster.state)], capture_output=True, text=True,
+                               timeout=600)
+        assert start.returncode == 0, start.stdout + start.stderr
+        env = dict(line.split("=", 1) for line in (cluster.state / "env").read_text().splitlines())
+        assert set(env) == set(saved_env), env
+        os.environ.update(env)
+        yield cluster
+    finally:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        cluster.stop()
+    if not cluster.etc_checked:
+        assert etc_slurm_state() == cluster.etc_before, "the local SLURM cluster changed /etc/slurm"
 
 
 def content(root: Path) -> dict:
@@ -149,3 +219,24 @@ def test_gpu_training_job_is_submitted_to_its_partition_with_gres(local_slurm, t
     assert "Partition=a100" in info and "gpu:a100:1" in info, info
     job_log = (tmp_path / "gpu" / "logs" / "train" / "pytorch" / "a100" / "fp32" / "f8" / "fold0.log").read_text()
     assert "is a CUDA device" in job_log and "sees no GPU" in job_log
+
+
+# Keep this test last in the module: it stops the cluster (pytest runs a module's tests in file order).
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_local_cluster_leaves_etc_slurm_as_found(local_slurm):
+    """The cluster runs from its own folder: nothing in /etc/slurm changes while it runs or after it
+    stopped (links left there made every later SLURM client, `snakemake --version` included, wait
+    ~10 s for the dead controller)."""
+    assert etc_slurm_state() == local_slurm.etc_before
+    assert subprocess.run(["scontrol", "ping"], capture_output=True, text=True).returncode == 0   # still up
+    local_slurm.stop()
+    assert local_slurm.daemons_alive() == []
+    assert etc_slurm_state() == local_slurm.etc_before
+    local_slurm.etc_checked = True
+    if "slurm.conf" not in (local_slurm.etc_before or {}):
+        # no cluster configured on this machine: without SLURM_CONF a client now finds no configuration
+        # and gives up at once (the SLURM plugin's `scontrol show config` when snakemake loads it)
+        env = {k: v for k, v in os.environ.items() if k != "SLURM_CONF"}
+        probe = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, env=env, timeout=5)
+        assert probe.returncode != 0, probe.stdout
