@@ -17,6 +17,7 @@ import h5py
 import numpy as np
 import pytest
 import yaml
+
 from conftest import run_snakemake, small_config
 
 REPO = Path(__file__).resolve().parents[1]

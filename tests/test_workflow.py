@@ -3,10 +3,11 @@ import zipfile
 
 import pandas as pd
 import pytest
-from conftest import run_snakemake
 from PIL import Image
 
 from mpbench import record
+
+from conftest import run_snakemake
 
 pytestmark = pytest.mark.slow
 FIGURES = ["fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "energy"]
