@@ -120,8 +120,31 @@ def test_fig2_bars_equal_table_and_failures_are_marked(summary, speedups):
     for _, r in sp.iterrows():
         assert art[f"{r['framework']}/{r['device']}/mixed_fp16/f64"].get_height() == pytest.approx(r["speedup_mean"])
     assert "missing:oom:tensorflow/a40/mixed_fp16/f64" in art
-    assert "paper:tensorflow/a100/mixed_fp16/f64" in art            # reference overlay drawn
-    assert art["paper:tensorflow/a100/mixed_fp16/f64"].get_ydata()[0] == pytest.approx(1.6)
+    # The stated maxima are drawn as bounds over the cells they cover, never as a cell's value.
+    assert "paper-max:1.6" in art and not any(k.startswith("paper:") for k in art)
+    (segment,) = art["paper-max:1.6"].get_segments()
+    a100 = art["tensorflow/a100/mixed_fp16/f64"]
+    centre = a100.get_x() + a100.get_width() / 2
+    assert segment[0][1] == pytest.approx(1.6) and segment[0][0] < centre < segment[1][0]
+
+
+def test_overlay_lists_only_stated_values_with_their_source():
+    from mpbench.figures import reference
+    values = reference.load()
+    assert values and all(v["kind"] in reference.KINDS and v["source"] for v in values)
+    assert {(v["kind"], v["speedup"]) for v in values} == {("upper_bound", 1.9), ("upper_bound", 1.6)}
+
+
+def test_fig2_divides_by_the_configured_baseline_and_says_so(summary, speedups):
+    from mpbench.results.tables import speedup_table
+    tf32 = summary.replace({"precision": {"fp32": "tf32"}})
+    grid = {**GRID, "precisions": ["tf32", "mixed_fp16"], "baseline": "tf32"}
+    sp = speedup_table(tf32)
+    fig = pf.fig2(tf32, sp, grid)
+    assert "float32 (TF32)" in fig.axes[1].get_ylabel() and "float32 (TF32)" in fig.axes[0].get_ylabel()
+    art = by_gid(fig)
+    r = sp[(sp["phase"] == "train") & (sp["filters"] == 64) & (sp["reference"] == "tf32")].iloc[0]
+    assert art[f"{r['framework']}/{r['device']}/mixed_fp16/f64"].get_height() == pytest.approx(r["speedup_mean"])
 
 
 def test_fig3_points_are_the_fold_ious(summary, speedups):

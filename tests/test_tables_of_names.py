@@ -15,8 +15,10 @@ def schema():
     return yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
 
 
-def test_schema_precision_enum_is_the_table():
-    assert schema()["properties"]["train"]["properties"]["precisions"]["items"]["enum"] == list(NAMES)
+def test_schema_precision_enums_are_the_table():
+    props = schema()["properties"]
+    assert props["train"]["properties"]["precisions"]["items"]["enum"] == list(NAMES)
+    assert props["figures"]["properties"]["baseline"]["enum"] == list(NAMES)
 
 
 def test_schema_framework_enum_is_the_table():

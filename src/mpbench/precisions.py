@@ -40,9 +40,9 @@ class Precision:
 
 
 PRECISIONS: dict[str, Precision] = {p.name: p for p in (
-    Precision("fp32", "float32", "float32", "float32", tf32=False, loss_scaling="none", half_adam_epsilon=False,
-              keras_policy="float32", apex_level=None, inference="fp32", hatch="", line="-"),
-    Precision("tf32", "TF32", "float32", "float32", tf32=True, loss_scaling="none", half_adam_epsilon=False,
+    Precision("fp32", "float32 (strict)", "float32", "float32", tf32=False, loss_scaling="none",
+              half_adam_epsilon=False, keras_policy="float32", apex_level=None, inference="fp32", hatch="", line="-"),
+    Precision("tf32", "float32 (TF32)", "float32", "float32", tf32=True, loss_scaling="none", half_adam_epsilon=False,
               keras_policy="float32", apex_level=None, inference="tf32", hatch="..", line=":"),
     Precision("mixed_fp16", "mixed fp16", "float16", "float32", tf32=True, loss_scaling="dynamic",
               half_adam_epsilon=False, keras_policy="mixed_float16", apex_level=None, inference="mixed_fp16",

@@ -23,10 +23,12 @@ class RunSettings:
     fp16_adam_epsilon: float = 1e-4
     fp16_loss_scale: float = 128.0
     channels_last: bool = True
+    fused_adam: bool = False
     cudnn_benchmark: bool = False
     samples_limit: int | None = None
     threads: int = 2
     seed: int = 42
+    empty_iou: float = 1.0    # IoU of an image whose mask and prediction are both empty
 
     def __post_init__(self):
         if self.framework not in FRAMEWORKS:
@@ -57,4 +59,4 @@ class RunSettings:
         return cls(framework=framework, device=device, device_type=device_spec(config, device)["type"],
                    precision=precision, filters=int(filters), fold=int(fold),
                    batch_size=batch_size(t, framework, device, precision, int(filters)),
-                   seed=config["data"]["seed"], **kw)
+                   seed=config["data"]["seed"], empty_iou=float(config["evaluation"]["empty_iou"]), **kw)

@@ -33,11 +33,13 @@ def grid_from_tables(summary: pd.DataFrame, config: dict | None = None) -> dict:
     """The expected cells: from the config's train grid when given, else what the table holds."""
     if config is not None:
         t = config["train"]
-        return {k: list(t[k]) for k in ("frameworks", "devices", "precisions", "filters")}
+        return {**{k: list(t[k]) for k in ("frameworks", "devices", "precisions", "filters")},
+                "baseline": config["figures"]["baseline"]}
     tr = summary[summary["phase"] == "train"]
+    precisions = sorted(tr["precision"].dropna().unique())
     return {"frameworks": sorted(tr["framework"].dropna().unique()), "devices": sorted(tr["device"].dropna().unique()),
-            "precisions": sorted(tr["precision"].dropna().unique()),
-            "filters": sorted(int(f) for f in tr["filters"].dropna().unique())}
+            "precisions": precisions, "filters": sorted(int(f) for f in tr["filters"].dropna().unique()),
+            "baseline": "tf32" if "tf32" in precisions and "fp32" not in precisions else "fp32"}
 
 
 def cell(df: pd.DataFrame, value: str, **where) -> dict:
@@ -58,8 +60,13 @@ def _largest_f(grid):
     return max(grid["filters"])
 
 
+def _baseline(grid) -> str:
+    """The precision speed-ups divide by (``figures.baseline``; paper: the frameworks' default float32)."""
+    return grid.get("baseline", "fp32")
+
+
 def _mixed(grid):
-    return [p for p in grid["precisions"] if p not in ("fp32",)]
+    return [p for p in grid["precisions"] if p != _baseline(grid)]
 
 
 def _bar(ax, x, c, key, colour, hatch, width=0.8, scale=MS, label=None, missing=None):
@@ -97,34 +104,38 @@ def _filters_axis(ax, filters):
     ax.set_xlabel("initial filters f")
 
 
-def _overlay_reference(ax, figure_name, positions: dict, key_of):
-    """Hollow diamonds at the paper's values, where a position for that cell exists."""
-    first = True
+def _overlay_reference(ax, figure_name, positions: dict):
+    """The paper's stated speed-ups: a hollow diamond at a stated cell value; a dashed line over the
+    cells it covers for an "up to" maximum. ``positions``: x of each drawn cell (dict key → x)."""
     for v in reference.values_for(figure_name):
-        x = positions.get(key_of(v))
-        if x is None:
+        xs = [x for cell_, x in positions.values() if reference.in_scope(v, cell_)]
+        if not xs:
             continue
-        ax.plot([x], [v["speedup"]], marker="D", markerfacecolor="none", markeredgecolor="black", linestyle="none",
-                markersize=7, label="paper (Dörrich et al. 2023)" if first else None, gid=f"paper:{key_of(v)}")
-        first = False
+        if v["kind"] == "value":
+            ax.plot(xs, [v["speedup"]] * len(xs), marker="D", markerfacecolor="none", markeredgecolor="black",
+                    linestyle="none", markersize=7, label=f"paper: {v['speedup']}×", gid=f"paper:{v['speedup']}")
+        else:
+            ax.hlines(v["speedup"], min(xs) - 0.2, max(xs) + 0.2, colors="black", linestyles="--", linewidth=1.0,
+                      label=f"up to {v['speedup']}× (stated maximum)", gid=f"paper-max:{v['speedup']}")
 
 
 def fig2(summary, speedups, grid, filters=None, reference_overlay=False):
-    """(a) per-sample training time in float32 per device and framework, error bars = std over folds;
-    (b) the training speed-up of each other precision over float32."""
+    """(a) per-sample training time in the baseline float32 per device and framework, error bars = std
+    over folds; (b) the training speed-up of each other precision over that baseline."""
     f = filters or _largest_f(grid)
+    base = _baseline(grid)
     train = summary[(summary["phase"] == "train") & (summary["filters"] == f)]
     fig, (a, b) = figure(2, width=5.5, height=4.2)
-    for dev, fw, p, x, width, _ in _grouped(a, grid, ["fp32"]):
+    for dev, fw, p, x, width, _ in _grouped(a, grid, [base]):
         c = cell(train, "per_sample_s", framework=fw, device=dev, precision=p)
         _bar(a, x, c, f"{fw}/{dev}/{p}/f{f}", device_colour(dev), PRECISION_HATCH[p], width)
-    a.set_ylabel("training time per sample, float32 (ms)")
-    a.set_title(f"(a) float32 training, f={f}")
-    sp = speedups[(speedups["phase"] == "train") & (speedups["filters"] == f) & (speedups["reference"] == "fp32")]
+    a.set_ylabel(f"training time per sample, {precision_label(base)} (ms)")
+    a.set_title(f"(a) {precision_label(base)} training, f={f}")
+    sp = speedups[(speedups["phase"] == "train") & (speedups["filters"] == f) & (speedups["reference"] == base)]
     positions = {}
     for dev, fw, p, x, width, first in _grouped(b, grid, _mixed(grid)):
         key = f"{fw}/{dev}/{p}/f{f}"
-        positions[key] = x
+        positions[key] = ({"framework": fw, "device": dev, "precision": p, "filters": f}, x)
         row = sp[(sp["framework"] == fw) & (sp["device"] == dev) & (sp["precision"] == p)]
         if len(row):
             r = row.iloc[0]
@@ -136,9 +147,8 @@ def fig2(summary, speedups, grid, filters=None, reference_overlay=False):
              label=precision_label(p) if first else None)
     b.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
     if reference_overlay:
-        _overlay_reference(b, "fig2b", positions,
-                           lambda v: f"{v['framework']}/{v['device']}/{v['precision']}/f{v['filters']}")
-    label_axes(b, ylabel="training speed-up over float32 (throughput ratio)",
+        _overlay_reference(b, "fig2b", positions)
+    label_axes(b, ylabel=f"training speed-up over {precision_label(base)} (throughput ratio)",
                title=f"(b) speed-up, f={f} (hatch = precision)")
     fig.suptitle("Fig. 2 — training time and mixed-precision speed-up (error bars: std over folds)", fontsize=10)
     return fig
@@ -221,7 +231,7 @@ def fig5(summary, speedups, grid):
     """Training speed-up over float32 vs f, per device; (a) TensorFlow, (b) PyTorch."""
     fws = grid["frameworks"]
     fig, axes = figure(len(fws), width=5.0, height=4.0)
-    sp = speedups[(speedups["phase"] == "train") & (speedups["reference"] == "fp32")]
+    sp = speedups[(speedups["phase"] == "train") & (speedups["reference"] == _baseline(grid))]
     train = summary[summary["phase"] == "train"]
     for ax, fw, tag in zip(axes, fws, "abcd", strict=False):
         for dev in grid["devices"]:
@@ -241,7 +251,8 @@ def fig5(summary, speedups, grid):
                         mark_missing(ax, f, st if st != "ok" else "missing", f"{key}@{f}")
         ax.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
         _filters_axis(ax, grid["filters"])
-        label_axes(ax, ylabel="training speed-up over float32", title=f"({tag}) {FRAMEWORK_LABEL[fw]}")
+        label_axes(ax, ylabel=f"training speed-up over {precision_label(_baseline(grid))}",
+                   title=f"({tag}) {FRAMEWORK_LABEL[fw]}")
     fig.suptitle("Fig. 5 — training speed-up vs model size (error bars: std over folds)", fontsize=10)
     return fig
 
@@ -270,13 +281,14 @@ def fig6(summary, speedups, grid, filters=None):
 
 
 def fig7(summary, speedups, grid):
-    """float32-trained TensorFlow models at batch 1: (a) time per image vs f on every device and the
-    Edge TPU (or its honest CPU stand-in ``cpu-int8``); (b) IoU of the int8 model vs the float model."""
+    """Baseline-float32-trained TensorFlow models at batch 1: (a) time per image vs f on every device and
+    the Edge TPU (or its honest CPU stand-in ``cpu-int8``); (b) IoU of the int8 model vs the float model."""
     fig, (a, b) = figure(2, width=6.4, height=4.0)
-    tf = summary[(summary["framework"] == "tensorflow") & (summary["precision"] == "fp32")]
+    base = _baseline(grid)
+    tf = summary[(summary["framework"] == "tensorflow") & (summary["precision"] == base)]
     infer = tf[(tf["phase"] == "infer") & (tf["batch_size"] == 1)]
     edge = tf[tf["phase"] == "edgetpu"]
-    series = [(f"{dev} (float32)", f"infer/{dev}", {"device": dev}, device_colour(dev), "-", "o")
+    series = [(f"{dev} ({precision_label(base)})", f"infer/{dev}", {"device": dev}, device_colour(dev), "-", "o")
               for dev in grid["devices"]]
     _lines(a, infer, "per_sample_s", grid["filters"], "filters", series)
     for run_dev in sorted(edge["run_device"].dropna().unique()):
@@ -308,8 +320,8 @@ def fig7(summary, speedups, grid):
     b.set_title("(b) int8 vs float IoU")
     legend_outside(a)
     legend_outside(b)
-    fig.suptitle("Fig. 7 — float32-trained TensorFlow models at batch 1: Edge TPU (or its CPU stand-in) vs the "
-                 "other devices", fontsize=10)
+    fig.suptitle(f"Fig. 7 — {precision_label(base)}-trained TensorFlow models at batch 1: Edge TPU (or its CPU "
+                 "stand-in) vs the other devices", fontsize=10)
     return fig
 
 

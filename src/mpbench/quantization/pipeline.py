@@ -8,7 +8,7 @@ import numpy as np
 from .. import io, provenance, record
 from ..data.dataset import load_h5, normalise, split_fold
 from ..frameworks.keras_runtime import cpu_only
-from ..metrics import pooled_iou
+from ..metrics import image_counts, iou_scores
 from ..record import Status
 from .convert import convert
 from .rebuild import float32_rebuild
@@ -17,12 +17,13 @@ from .tflite_model import describe_ops, evaluate_tflite
 log = logging.getLogger(__name__)
 
 
-def keras_iou(model, images: np.ndarray, masks: np.ndarray, batch_size: int = 8) -> float:
+def keras_iou(model, images: np.ndarray, masks: np.ndarray, batch_size: int = 8, empty_iou: float = 1.0) -> float:
+    """Mean per-image IoU of a Keras model (as :func:`~mpbench.metrics.iou_scores` defines it)."""
     def probs():
         for i in range(0, len(images), batch_size):
             x = normalise(images[i:i + batch_size])[..., None]
             yield from np.asarray(model(x, training=False), dtype=np.float32)[..., 0]
-    return pooled_iou(probs(), masks)
+    return iou_scores(*image_counts(probs(), masks), empty_iou)["mean"]
 
 
 def quantize(settings, *, model_path, h5_path, outputs: dict, result_path, representative_samples: int,
@@ -44,10 +45,10 @@ def quantize(settings, *, model_path, h5_path, outputs: dict, result_path, repre
 
     source = Status.derived_from(train_record) if train_record else Status.OK
     trained = keras.models.load_model(model_path, compile=False)
-    float_iou = keras_iou(trained, x_eval, y_eval)
+    float_iou = keras_iou(trained, x_eval, y_eval, empty_iou=settings.empty_iou)
     model = float32_rebuild(model_path, settings.filters, upsampling="edgetpu" if settings.upsampling != "transpose"
                             else "transpose", trained_upsampling=settings.upsampling, trained=trained)
-    rebuilt_iou = keras_iou(model, x_eval, y_eval)
+    rebuilt_iou = keras_iou(model, x_eval, y_eval, empty_iou=settings.empty_iou)
     log.info("float Keras IoU %.4f (as trained, %s), %.4f (float32 rebuild, batch 1)", float_iou,
              settings.precision, rebuilt_iou)
 
@@ -63,10 +64,10 @@ def quantize(settings, *, model_path, h5_path, outputs: dict, result_path, repre
             # interpreter may refuse them (XNNPACK cannot prepare NaN weights) and IoU would be noise.
             log.warning("%s: %s, trained weights unusable; %s model written, not evaluated", model_path, source,
                         variant)
-            ev = {"status": source, "error": None, "iou": None, "latency": None, "io": None}
+            ev = {"status": source, "error": None, "iou": None, "iou_pooled": None, "latency": None, "io": None}
         else:
             ev = evaluate_tflite(flat, x_eval, y_eval, threads=settings.threads, warmup=timing_warmup,
-                                 repeats=timing_repeats)
+                                 repeats=timing_repeats, empty_iou=settings.empty_iou)
             if ev["status"] == Status.OK:
                 log.info("%-7s %7.1f KiB IoU %.4f (float %.4f) %.2f ms/image on CPU, Edge TPU ops ok: %s", variant,
                          len(flat) / 1024, ev["iou"], rebuilt_iou, ev["latency"]["per_sample_s"]["median"] * 1e3,
@@ -76,6 +77,6 @@ def quantize(settings, *, model_path, h5_path, outputs: dict, result_path, repre
         records.append(record.make(
             "tflite_cpu", settings.to_dict(), status=ev["status"], error=ev["error"], prov=prov, model_path=path,
             run_device="cpu", variant=variant, batch_size=1, latency=ev["latency"], iou=ev["iou"],
-            reference_iou=rebuilt_iou, details={**details, "io": ev["io"]}))
+            reference_iou=rebuilt_iou, details={**details, "io": ev["io"], "iou_pooled": ev["iou_pooled"]}))
     record.write(result_path, records)
     return records

@@ -90,11 +90,12 @@ def qat(settings, *, model_path, h5_path, tflite_path, result_path, epochs: int,
     flat = quiet_convert(conv)
     io.write_bytes(tflite_path, flat)
     x_eval, y_eval = split.x_val[:eval_images], split.y_val[:eval_images]
-    ev = evaluate_tflite(flat, x_eval, y_eval, threads=settings.threads, warmup=timing_warmup, repeats=timing_repeats)
+    ev = evaluate_tflite(flat, x_eval, y_eval, threads=settings.threads, warmup=timing_warmup, repeats=timing_repeats,
+                         empty_iou=settings.empty_iou)
     if ev["status"] != Status.OK:   # e.g. int8 scales from exploded weights: recorded, the grid goes on
         log.error("QAT int8 model does not run in the interpreter: %s", ev["error"])
-    details = {**describe_ops(flat), "io": ev["io"], "source_model": str(model_path), "epochs": epochs,
-               "learning_rate": learning_rate, "fit_seconds": seconds, "n_eval": len(x_eval),
+    details = {**describe_ops(flat), "io": ev["io"], "iou_pooled": ev["iou_pooled"], "source_model": str(model_path),
+               "epochs": epochs, "learning_rate": learning_rate, "fit_seconds": seconds, "n_eval": len(x_eval),
                "loss": [float(v) for v in hist.history["loss"]]}
     rec = record.make("qat", settings.to_dict(), status=ev["status"], error=ev["error"], model_path=tflite_path,
                       latency=ev["latency"], iou=ev["iou"], details=details, **common)

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import record
 from ..data.dataset import normalise
-from ..metrics import pooled_iou
+from ..metrics import image_counts, iou_scores
 from ..record import Status
 from ..timing import measure
 
@@ -58,8 +58,9 @@ class TFLiteModel:
         """Probability map (H, W) for one uint8 frame."""
         return self.dequantize_output(self.invoke(self.quantize_input(image)))[0, ..., 0]
 
-    def iou(self, images: np.ndarray, masks: np.ndarray) -> float:
-        return pooled_iou((self.predict(img) for img in images), masks)
+    def iou(self, images: np.ndarray, masks: np.ndarray, empty_iou: float = 1.0) -> dict:
+        """:func:`~mpbench.metrics.iou_scores` of the model's predictions (mean, pooled, per image)."""
+        return iou_scores(*image_counts((self.predict(img) for img in images), masks), empty_iou)
 
     def time_batch1(self, images: np.ndarray, warmup: int, repeats: int) -> dict:
         """Latency block of ``invoke`` at batch 1; input quantisation and warm-up excluded."""
@@ -70,8 +71,8 @@ class TFLiteModel:
 
 
 def evaluate_tflite(flat: bytes, images: np.ndarray, masks: np.ndarray, *, threads: int, warmup: int,
-                    repeats: int) -> dict:
-    """Status, IoU, batch-1 CPU latency and I/O quantization of one converted model.
+                    repeats: int, empty_iou: float = 1.0) -> dict:
+    """Status, IoU (mean per image; pooled too), batch-1 CPU latency and I/O quantization of one model.
 
     A model the interpreter refuses (e.g. XNNPACK and int8 scales from weights that grew to ~1e28 in
     a run that never produced NaN) is ``failed`` with the reason: recorded, and the grid goes on.
@@ -79,8 +80,10 @@ def evaluate_tflite(flat: bytes, images: np.ndarray, masks: np.ndarray, *, threa
     try:
         tfl = TFLiteModel(flat, threads=threads)
     except RuntimeError as e:
-        return {"status": Status.FAILED, "error": record.error_text(e), "iou": None, "latency": None, "io": None}
-    return {"status": Status.OK, "error": None, "iou": tfl.iou(images, masks),
+        return {"status": Status.FAILED, "error": record.error_text(e), "iou": None, "iou_pooled": None,
+                "latency": None, "io": None}
+    scores = tfl.iou(images, masks, empty_iou)
+    return {"status": Status.OK, "error": None, "iou": scores["mean"], "iou_pooled": scores["pooled"],
             "latency": tfl.time_batch1(images, warmup, repeats), "io": tfl.io_details()}
 
 

@@ -4,6 +4,10 @@
 one TFLite variant on the CPU, one quantization-aware-trained int8 model (``qat``), one Edge TPU
 (or ``cpu-int8``) run. ``device`` is where the model
 was trained, ``run_device`` where the row was measured. Times are seconds per sample (image).
+``val_iou`` is the mean over validation images of each image's IoU (threshold 0.5; an image with an
+empty mask and an empty prediction scores ``evaluation.empty_iou``), ``val_iou_pooled`` the pooled
+IoU (Σ intersection / Σ union) beside it; ``float_iou`` the float model's, for derived models.
+The ``reference`` column of ``speedups.csv`` names the denominator of each speed-up.
 
 ``speedups.csv``: throughput of each precision over a reference precision (``fp32``; also ``tf32``
 where present), per usage scenario — framework × device × f × batch size — and fold, then mean and
@@ -18,7 +22,8 @@ from .. import io, record
 
 COLUMNS = ["phase", "framework", "device", "run_device", "precision", "variant", "filters", "batch_size",
            "fold", "status", "per_sample_s", "per_sample_std_s", "throughput", "joules_per_sample",
-           "val_iou", "float_iou", "epochs", "best_epoch", "peak_memory_bytes", "framework_version",
+           "val_iou", "val_iou_pooled", "float_iou", "channels_last", "fused_adam", "epochs", "best_epoch",
+           "peak_memory_bytes", "framework_version",
            "gpu_name", "driver", "cuda", "cudnn", "hostname", "git_commit", "note", "source"]
 SCENARIO = ["phase", "framework", "device", "filters", "batch_size"]
 SUMMARY_STAGES = ("train", "infer", "tflite_cpu", "qat", "edgetpu")   # edgetpu_compile: no measurement
@@ -37,7 +42,8 @@ def row_from_record(rec: dict, source: str) -> dict:
         "status": rec["status"],
         "per_sample_s": per.get(lat.get("statistic")), "per_sample_std_s": per.get("std"),
         "throughput": lat.get("throughput"), "joules_per_sample": rec.get("joules_per_sample"),
-        "val_iou": rec.get("iou"), "float_iou": rec.get("reference_iou"),
+        "val_iou": rec.get("iou"), "val_iou_pooled": details.get("iou_pooled"), "float_iou": rec.get("reference_iou"),
+        "channels_last": s.get("channels_last"), "fused_adam": s.get("fused_adam"),
         "epochs": details.get("epochs") if rec["stage"] in ("train", "qat") else None,
         "best_epoch": details.get("best_epoch"), "peak_memory_bytes": rec.get("peak_memory_bytes"),
         "framework_version": p.get("torch") or p.get("tensorflow"), "gpu_name": p.get("gpu"),

@@ -7,6 +7,7 @@ import numpy as np
 
 from ..frameworks.keras_runtime import KerasRuntime, dice_loss
 from ..io import atomic_path
+from ..metrics import iou_scores
 from ..models import UNetSpec
 from ..settings import RunSettings
 
@@ -63,16 +64,18 @@ class KerasBackend:
         return total / n
 
     def evaluate(self) -> float:
+        """Mean per-image validation IoU; :attr:`scores` keeps the per-image values and the pooled IoU."""
         tf = self.tf
-        inter = union = 0.0
+        inter, union = [], []
         bs = self.s.batch_size
         with tf.device(self.device):
             for i in range(0, int(self.x_val.shape[0]), bs):
                 pred = self._predict(self.x_val[i:i + bs]) > 0.5
                 truth = self.y_val[i:i + bs] > 0.5
-                inter += float(tf.reduce_sum(tf.cast(pred & truth, tf.float64)))
-                union += float(tf.reduce_sum(tf.cast(pred | truth, tf.float64)))
-        return 1.0 if union == 0 else inter / union
+                inter.append(tf.reduce_sum(tf.cast(pred & truth, tf.int64), axis=[1, 2, 3]))
+                union.append(tf.reduce_sum(tf.cast(pred | truth, tf.int64), axis=[1, 2, 3]))
+        self.scores = iou_scores(tf.concat(inter, 0).numpy(), tf.concat(union, 0).numpy(), self.s.empty_iou)
+        return self.scores["mean"]
 
     def weights_finite(self) -> bool:
         tf = self.tf

@@ -8,6 +8,7 @@ import torch
 
 from ..frameworks.torch_runtime import TorchRuntime, dice_loss
 from ..io import atomic_path
+from ..metrics import iou_scores
 from ..models import UNetSpec
 from ..settings import RunSettings
 
@@ -21,7 +22,7 @@ class TorchBackend:
         self.model = self.rt.build_model(UNetSpec(settings.filters, upsampling=settings.upsampling))
         eps = settings.fp16_adam_epsilon if p.half_adam_epsilon else 1e-8
         self.opt = torch.optim.Adam(self.model.parameters(), lr=settings.learning_rate, eps=eps,
-                                    fused=self.device.type == "cuda" and self.rt.apex is None)
+                                    fused=settings.fused_adam and self.device.type == "cuda" and self.rt.apex is None)
         if self.rt.apex is not None:
             self.model, self.opt = self.rt.apex.initialize(self.model, self.opt, opt_level=p.apex_level)
         native_dynamic = p.loss_scaling == "dynamic" and self.rt.apex is None
@@ -72,19 +73,19 @@ class TorchBackend:
 
     @torch.no_grad()
     def evaluate(self) -> float:
+        """Mean per-image validation IoU; :attr:`scores` keeps the per-image values and the pooled IoU."""
         self.model.eval()
-        inter = torch.zeros((), device=self.device, dtype=torch.float64)
-        union = torch.zeros_like(inter)
+        inter, union = [], []
         bs = self.s.batch_size
         for i in range(0, len(self.x_val), bs):
             with self.rt.autocast():
                 pred = self.model(self.x_val[i:i + bs]).float() > 0.0   # sigmoid(x) > 0.5
             truth = self.y_val[i:i + bs] > 0.5
-            inter += (pred & truth).sum()
-            union += (pred | truth).sum()
+            inter.append((pred & truth).sum(dim=(1, 2, 3)))
+            union.append((pred | truth).sum(dim=(1, 2, 3)))
         self.sync()
-        u = union.item()
-        return 1.0 if u == 0 else float(inter.item() / u)
+        self.scores = iou_scores(torch.cat(inter).cpu().numpy(), torch.cat(union).cpu().numpy(), self.s.empty_iou)
+        return self.scores["mean"]
 
     def weights_finite(self) -> bool:
         with torch.no_grad():
