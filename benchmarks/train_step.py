@@ -30,7 +30,7 @@ def time_steps(settings, split, warmup, steps):
     """Per-step seconds of the trainer's own ``train_step`` on one device-resident batch."""
     from mpbench.training.backend import make_backend
     b = make_backend(settings, split)
-    xb, yb = b.x_train[:settings.batch_size], b.y_train[:settings.batch_size]
+    xb, yb = (b.rt.batch_to_device(t[:settings.batch_size]) for t in (b.x_train, b.y_train))
     m = measure(lambda: b.train_step(xb, yb), warmup=warmup, repeats=steps, sync=b.sync)
     device_name = provenance.collect(settings.framework).get("gpu") or "cpu"
     return m.seconds, device_name, b.peak_memory_bytes()

@@ -75,3 +75,19 @@ def test_uncaught_job_error_lands_in_the_job_log(tmp_path):
     assert run.returncode == 1
     text = log.read_text()
     assert "job failed: RuntimeError: device a100 sees no GPU" in text and "Traceback" in text
+
+
+def test_paper_config_resolves_to_the_papers_setup():
+    """The paper's float32 (framework default: TF32 on Ampere), NCHW, plain Adam, frames in host RAM,
+    every fold timed at inference — set explicitly, whatever the trainer's defaults are."""
+    from mpbench.settings import RunSettings
+    cfg = load("config.yaml")
+    validate(cfg, SCHEMA)
+    assert cfg["train"]["precisions"] == ["tf32", "mixed_fp16"] and cfg["figures"]["baseline"] == "tf32"
+    assert cfg["infer"]["folds"] == cfg["train"]["folds"] == [0, 1, 2, 3]
+    for fw in cfg["train"]["frameworks"]:
+        s = RunSettings.from_config(cfg, fw, "a100", "tf32", 64, 0)
+        assert (s.channels_last, s.fused_adam, s.data_placement) == (False, False, "host")
+        assert s.spec.tf32 is True and s.learning_rate == 5e-4 and s.batch_size == 128 and s.patience == 10
+    for key in ("channels_last", "fused_adam", "data_placement"):
+        assert key in cfg["train"], f"the paper config must set train.{key} itself"

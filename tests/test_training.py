@@ -187,3 +187,23 @@ def test_derived_results_know_whether_the_trained_weights_are_usable():
     assert Status.derived_from(rec("diverged", 3)) == "ok"        # best epoch restored
     assert Status.derived_from(rec("diverged", None)) == "train_diverged"
     assert Status.derived_from(rec("oom", None)) == "train_oom"
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
+def test_host_resident_data_trains_exactly_like_device_resident(framework):
+    """data_placement: host (the paper's RAM-preloaded samples, copied per batch) changes where the
+    frames live, not the arithmetic."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from mpbench.training.backend import make_backend
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (8, 32, 32), dtype=np.uint8)
+    y = (rng.random((8, 32, 32)) > 0.8).astype(np.uint8)
+    split = SimpleNamespace(x_train=x, y_train=y, x_val=x[:4], y_val=y[:4], fold=0)
+    out = {}
+    for place in ("host", "device"):
+        b = make_backend(settings(framework, filters=4, batch_size=4, data_placement=place), split)
+        out[place] = (b.train_epoch(), b.evaluate())
+    assert out["host"] == pytest.approx(out["device"], rel=1e-6)

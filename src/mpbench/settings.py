@@ -24,6 +24,7 @@ class RunSettings:
     fp16_loss_scale: float = 128.0
     channels_last: bool = True
     fused_adam: bool = False
+    data_placement: str = "device"   # "device": the fold resident on the device; "host": in RAM, copied per batch
     cudnn_benchmark: bool = False
     samples_limit: int | None = None
     threads: int = 2
@@ -34,6 +35,8 @@ class RunSettings:
         if self.framework not in FRAMEWORKS:
             raise ValueError(f"unknown framework {self.framework!r}; choose one of {tuple(FRAMEWORKS)}")
         precisions.get(self.precision)   # raises naming the known ones
+        if self.data_placement not in ("device", "host"):
+            raise ValueError(f"data_placement must be 'device' or 'host', got {self.data_placement!r}")
         if self.device_type not in ("cpu", "cuda"):
             raise ValueError(f"device_type must be 'cpu' or 'cuda', got {self.device_type!r}")
 

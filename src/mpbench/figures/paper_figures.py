@@ -276,7 +276,7 @@ def fig6(summary, speedups, grid, filters=None):
         _log_y(ax)
         label_axes(ax, xlabel="batch size", ylabel="inference time per image (ms)",
                    title=f"({tag}) {FRAMEWORK_LABEL[fw]}, f={f}")
-    fig.suptitle("Fig. 6 — inference time per image vs batch size (median over repeats, mean over folds)", fontsize=10)
+    fig.suptitle("Fig. 6 — inference time per image vs batch size (mean over repeats and folds)", fontsize=10)
     return fig
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_path
+from ..io import atomic_path, damaged
 from ..precisions import PrecisionUnavailable
 from . import host_peak_memory_bytes, says_out_of_memory
 
@@ -33,6 +33,20 @@ def cpu_only(threads: int):
     except RuntimeError as e:
         log.info("TensorFlow already initialised, keeping its threads/devices: %s", e)
     return tf
+
+
+def load_keras_model(path, keras=None):
+    """A trained ``.keras`` model, uncompiled; a missing file or one that does not load names the file and
+    the rule to rerun (Keras says "File not found" for a damaged file that exists)."""
+    if keras is None:
+        import keras
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: rule train_tensorflow writes it (rerun snakemake)")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:
+        raise damaged(path, e, "a Keras model (.keras zip)", "train_tensorflow") from e
 
 
 def dice_loss(tf, prob, target, eps: float = 1.0):
@@ -68,15 +82,29 @@ class KerasRuntime:
         self.device = "/GPU:0" if settings.device_type == "cuda" else "/CPU:0"
 
     # --- data and execution ------------------------------------------------------------------
-    def to_device(self, images: np.ndarray, masks: np.ndarray | None = None):
-        """uint8 (N, H, W) frames → (N, H, W, 1) on the device in [-1, 1] (the policy's compute dtype)."""
+    def to_device(self, images: np.ndarray, masks: np.ndarray | None = None, device=None):
+        """uint8 (N, H, W) frames → (N, H, W, 1) in [-1, 1]; masks (if given) float {0, 1}.
+
+        On the device in the policy's compute dtype, or (``device="cpu"``: host-resident data) as
+        float32 NumPy arrays in RAM, copied per batch by :meth:`batch_to_device`.
+        """
         tf = self.tf
+        if device == "cpu":
+            x = images[..., None].astype(np.float32) / 127.5 - 1.0
+            return x if masks is None else (x, masks[..., None].astype(np.float32))
         with tf.device(self.device):
             x = tf.constant(images[..., None])
             x = tf.cast(tf.cast(x, tf.float32) / 127.5 - 1.0, self.keras.mixed_precision.global_policy().compute_dtype)
             if masks is None:
                 return x
             return x, tf.cast(tf.constant(masks[..., None]), tf.float32)
+
+    def batch_to_device(self, x):
+        """A host-resident batch (NumPy) as a tensor on the device; device tensors pass through."""
+        if isinstance(x, np.ndarray):
+            with self.tf.device(self.device):
+                return self.tf.constant(x)
+        return x
 
     def sync(self) -> None:
         """Waits for every queued op on every device without copying anything to the host."""
@@ -105,7 +133,7 @@ class KerasRuntime:
 
     def load_model(self, path: Path):
         """Layers keep the dtype policy they were trained with (stored in the .keras file)."""
-        return self.keras.models.load_model(path, compile=False)
+        return load_keras_model(path, self.keras)
 
     def predictor(self, model):
         """Normalised device batch → probabilities, a compiled graph on this runtime's device."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..io import atomic_path
+from ..io import atomic_path, damaged
 from ..models import UNetSpec
 from ..models.unet_torch import build_unet
 from ..precisions import PrecisionUnavailable
@@ -81,13 +81,25 @@ class TorchRuntime:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
-    def to_device(self, images: np.ndarray, masks: np.ndarray | None = None):
-        """uint8 (N, H, W) frames → (N, 1, H, W) on the device in [-1, 1]; masks (if given) in {0, 1}."""
-        x = torch.from_numpy(np.ascontiguousarray(images)).to(self.device).unsqueeze(1)
+    def to_device(self, images: np.ndarray, masks: np.ndarray | None = None, device=None):
+        """uint8 (N, H, W) frames → (N, 1, H, W) in [-1, 1]; masks (if given) in {0, 1}.
+
+        On this runtime's device, or on ``device`` (``"cpu"``: host-resident data, pinned when a GPU
+        will read it, copied per batch by :meth:`batch_to_device`).
+        """
+        device = torch.device(device) if device else self.device
+        x = torch.from_numpy(np.ascontiguousarray(images)).to(device).unsqueeze(1)
         x = (x.float() / 127.5 - 1.0).to(self.param_dtype).contiguous(memory_format=self.memory_format)
-        if masks is None:
-            return x
-        return x, torch.from_numpy(np.ascontiguousarray(masks)).to(self.device).unsqueeze(1).to(self.param_dtype)
+        y = None if masks is None else torch.from_numpy(np.ascontiguousarray(masks)).to(device).unsqueeze(1)
+        y = None if y is None else y.to(self.param_dtype)
+        if device != self.device and self.device.type == "cuda":
+            x = x.pin_memory()
+            y = None if y is None else y.pin_memory()
+        return x if y is None else (x, y)
+
+    def batch_to_device(self, t: torch.Tensor) -> torch.Tensor:
+        """A host-resident batch on the device (no copy when it is there already)."""
+        return t.to(self.device, non_blocking=True)
 
     def sync(self) -> None:
         if self.device.type == "cuda":
@@ -120,10 +132,18 @@ class TorchRuntime:
                         "precision": self.precision.name}, tmp)
 
     def load_model(self, path: Path) -> torch.nn.Module:
-        saved = torch.load(path, map_location="cpu")
-        spec = UNetSpec(**saved["spec"]) if saved.get("spec") else UNetSpec(self.s.filters,
-                                                                             upsampling=self.s.upsampling)
-        return self.build_model(spec, saved["state_dict"]).eval()
+        """The trained model; a missing file or one that does not load names the file and the rule to rerun."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist: rule train_pytorch writes it (rerun snakemake)")
+        try:
+            saved = torch.load(path, map_location="cpu")
+            spec = UNetSpec(**saved["spec"]) if saved.get("spec") else UNetSpec(self.s.filters,
+                                                                                 upsampling=self.s.upsampling)
+            state_dict = saved["state_dict"]
+        except Exception as e:   # truncated: OSError, EOFError, RuntimeError (zip archive), KeyError …
+            raise damaged(path, e, "a PyTorch model (state dict + U-Net spec)", "train_pytorch") from e
+        return self.build_model(spec, state_dict).eval()
 
     def predictor(self, model: torch.nn.Module):
         """Normalised device batch → float32 probabilities, in this precision, no autograd."""

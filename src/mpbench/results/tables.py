@@ -3,7 +3,8 @@
 ``summary.csv``: one row per measurement — a training run, one batch size of an inference run,
 one TFLite variant on the CPU, one quantization-aware-trained int8 model (``qat``), one Edge TPU
 (or ``cpu-int8``) run. ``device`` is where the model
-was trained, ``run_device`` where the row was measured. Times are seconds per sample (image).
+was trained, ``run_device`` where the row was measured. Times are seconds per sample (image):
+``per_sample_s`` the paper's statistic (the mean over timed epochs or repeats), its median beside it.
 ``val_iou`` is the mean over validation images of each image's IoU (threshold 0.5; an image with an
 empty mask and an empty prediction scores ``evaluation.empty_iou``), ``val_iou_pooled`` the pooled
 IoU (Σ intersection / Σ union) beside it; ``float_iou`` the float model's, for derived models.
@@ -21,8 +22,9 @@ import pandas as pd
 from .. import io, record
 
 COLUMNS = ["phase", "framework", "device", "run_device", "precision", "variant", "filters", "batch_size",
-           "fold", "status", "per_sample_s", "per_sample_std_s", "throughput", "joules_per_sample",
-           "val_iou", "val_iou_pooled", "float_iou", "channels_last", "fused_adam", "epochs", "best_epoch",
+           "fold", "status", "per_sample_s", "per_sample_median_s", "per_sample_std_s", "throughput",
+           "joules_per_sample", "val_iou", "val_iou_pooled", "float_iou", "channels_last", "fused_adam",
+           "data_placement", "epochs", "best_epoch",
            "peak_memory_bytes", "framework_version",
            "gpu_name", "driver", "cuda", "cudnn", "hostname", "git_commit", "note", "source"]
 SCENARIO = ["phase", "framework", "device", "filters", "batch_size"]
@@ -40,10 +42,12 @@ def row_from_record(rec: dict, source: str) -> dict:
         "run_device": rec.get("run_device"), "precision": s.get("precision"), "variant": rec.get("variant"),
         "filters": s.get("filters"), "batch_size": rec.get("batch_size"), "fold": s.get("fold"),
         "status": rec["status"],
-        "per_sample_s": per.get(lat.get("statistic")), "per_sample_std_s": per.get("std"),
+        "per_sample_s": per.get(lat.get("statistic")), "per_sample_median_s": per.get("median"),
+        "per_sample_std_s": per.get("std"),
         "throughput": lat.get("throughput"), "joules_per_sample": rec.get("joules_per_sample"),
         "val_iou": rec.get("iou"), "val_iou_pooled": details.get("iou_pooled"), "float_iou": rec.get("reference_iou"),
         "channels_last": s.get("channels_last"), "fused_adam": s.get("fused_adam"),
+        "data_placement": s.get("data_placement"),
         "epochs": details.get("epochs") if rec["stage"] in ("train", "qat") else None,
         "best_epoch": details.get("best_epoch"), "peak_memory_bytes": rec.get("peak_memory_bytes"),
         "framework_version": p.get("torch") or p.get("tensorflow"), "gpu_name": p.get("gpu"),

@@ -29,8 +29,10 @@ class KerasBackend:
             opt = keras.optimizers.LossScaleOptimizer(opt, initial_scale=settings.fp16_loss_scale)
         self.opt = opt
         self.opt.build(self.model.trainable_variables)
-        self.x_train, self.y_train = self.rt.to_device(split.x_train, split.y_train)
-        self.x_val, self.y_val = self.rt.to_device(split.x_val, split.y_val)
+        # The fold resident on the device, or (data_placement: host, as the paper) in RAM, copied per batch.
+        where = "cpu" if settings.data_placement == "host" else None
+        self.x_train, self.y_train = self.rt.to_device(split.x_train, split.y_train, device=where)
+        self.x_val, self.y_val = self.rt.to_device(split.x_val, split.y_val, device=where)
         self.rng = np.random.default_rng(settings.run_seed)
         self.train_step = tf.function(self._step, jit_compile=False)
         self._predict = self.rt.predictor(self.model)
@@ -46,6 +48,12 @@ class KerasBackend:
         self.opt.apply_gradients(zip(grads, self.model.trainable_variables, strict=True))
         return loss
 
+    def _take(self, data, idx: np.ndarray):
+        """Rows ``idx`` of device-resident (gathered there) or host-resident data (copied now)."""
+        if isinstance(data, np.ndarray):
+            return self.rt.batch_to_device(data[idx])
+        return self.tf.gather(data, self.tf.constant(idx))
+
     def sync(self) -> None:
         self.rt.sync()
 
@@ -57,8 +65,8 @@ class KerasBackend:
         with tf.device(self.device):
             losses = []
             for i in range(0, n, self.s.batch_size):
-                idx = tf.constant(perm[i:i + self.s.batch_size])
-                losses.append((self.train_step(tf.gather(self.x_train, idx), tf.gather(self.y_train, idx)), len(idx)))
+                idx = perm[i:i + self.s.batch_size]
+                losses.append((self.train_step(self._take(self.x_train, idx), self._take(self.y_train, idx)), len(idx)))
             for loss, k in losses:   # fetching the values synchronises with the device
                 total += float(loss) * k
         return total / n
@@ -70,8 +78,8 @@ class KerasBackend:
         bs = self.s.batch_size
         with tf.device(self.device):
             for i in range(0, int(self.x_val.shape[0]), bs):
-                pred = self._predict(self.x_val[i:i + bs]) > 0.5
-                truth = self.y_val[i:i + bs] > 0.5
+                pred = self._predict(self.rt.batch_to_device(self.x_val[i:i + bs])) > 0.5
+                truth = self.rt.batch_to_device(self.y_val[i:i + bs]) > 0.5
                 inter.append(tf.reduce_sum(tf.cast(pred & truth, tf.int64), axis=[1, 2, 3]))
                 union.append(tf.reduce_sum(tf.cast(pred | truth, tf.int64), axis=[1, 2, 3]))
         self.scores = iou_scores(tf.concat(inter, 0).numpy(), tf.concat(union, 0).numpy(), self.s.empty_iou)

@@ -28,8 +28,10 @@ class TorchBackend:
         native_dynamic = p.loss_scaling == "dynamic" and self.rt.apex is None
         self.scaler = torch.amp.GradScaler(self.device.type) if native_dynamic else None
         self.static_scale = settings.fp16_loss_scale if p.loss_scaling == "static" else None
-        self.x_train, self.y_train = self.rt.to_device(split.x_train, split.y_train)
-        self.x_val, self.y_val = self.rt.to_device(split.x_val, split.y_val)
+        # The fold resident on the device, or (data_placement: host, as the paper) in RAM, copied per batch.
+        where = "cpu" if settings.data_placement == "host" else None
+        self.x_train, self.y_train = self.rt.to_device(split.x_train, split.y_train, device=where)
+        self.x_val, self.y_val = self.rt.to_device(split.x_val, split.y_val, device=where)
         self.gen = torch.Generator().manual_seed(settings.run_seed)
         self.rt.reset_peak_memory()
 
@@ -63,11 +65,12 @@ class TorchBackend:
     def train_epoch(self) -> float:
         self.model.train()
         n = len(self.x_train)
-        perm = torch.randperm(n, generator=self.gen).to(self.device)
+        perm = torch.randperm(n, generator=self.gen).to(self.x_train.device)
         total = torch.zeros((), device=self.device, dtype=torch.float32)
+        to_dev = self.rt.batch_to_device
         for i in range(0, n, self.s.batch_size):
             idx = perm[i:i + self.s.batch_size]
-            total += self.train_step(self.x_train[idx], self.y_train[idx]).float() * len(idx)
+            total += self.train_step(to_dev(self.x_train[idx]), to_dev(self.y_train[idx])).float() * len(idx)
         self.sync()
         return float(total.item() / n)
 
@@ -79,8 +82,8 @@ class TorchBackend:
         bs = self.s.batch_size
         for i in range(0, len(self.x_val), bs):
             with self.rt.autocast():
-                pred = self.model(self.x_val[i:i + bs]).float() > 0.0   # sigmoid(x) > 0.5
-            truth = self.y_val[i:i + bs] > 0.5
+                pred = self.model(self.rt.batch_to_device(self.x_val[i:i + bs])).float() > 0.0   # sigmoid > 0.5
+            truth = self.rt.batch_to_device(self.y_val[i:i + bs]) > 0.5
             inter.append((pred & truth).sum(dim=(1, 2, 3)))
             union.append((pred | truth).sum(dim=(1, 2, 3)))
         self.sync()
