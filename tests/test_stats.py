@@ -1,0 +1,55 @@
+"""Statistics with known truth: equivalence, a clear shift, and a speed-up CI that covers and narrows."""
+import numpy as np
+import pytest
+
+from mpbench import stats
+
+
+def ious(n=400, seed=0):
+    return np.clip(np.random.default_rng(seed).normal(0.85, 0.1, n), 0, 1)
+
+
+def test_identical_iou_vectors_are_equivalent():
+    a = ious()
+    r = stats.paired_difference(a, a.copy(), margin=0.01)
+    assert r["delta"] == 0 and r["ci_low"] == r["ci_high"] == 0 and r["equivalent"] and r["wilcoxon_p"] == 1.0
+
+
+def test_noisy_but_unbiased_difference_is_equivalent_within_the_margin():
+    a = ious()
+    b = a + np.random.default_rng(1).normal(0, 0.01, len(a))
+    r = stats.paired_difference(a, b, margin=0.01)
+    assert r["ci_low"] < 0 < r["ci_high"] and r["equivalent"] and r["tost_p"] < 0.05
+
+
+def test_a_shift_of_005_is_not_equivalent_at_margin_001_and_is_detected():
+    a = ious()
+    b = a - 0.05 + np.random.default_rng(2).normal(0, 0.01, len(a))
+    r = stats.paired_difference(a, b, margin=0.01)
+    assert not r["equivalent"] and r["tost_p"] > 0.05
+    assert 0.045 < r["ci_low"] < r["delta"] < r["ci_high"] < 0.055 and r["wilcoxon_p"] < 1e-6
+
+
+def test_bootstrap_is_deterministic():
+    a, b = ious(seed=3), ious(seed=4)
+    assert stats.paired_difference(a, b, 0.01) == stats.paired_difference(a, b, 0.01)
+
+
+@pytest.mark.parametrize("true_ratio", [1.0, 1.6])
+def test_speedup_ci_covers_a_known_throughput_ratio_and_narrows_with_more_samples(true_ratio):
+    rng = np.random.default_rng(5)
+    widths = []
+    for n in (10, 200):
+        ref = 0.010 * (1 + rng.normal(0, 0.02, n))
+        new = 0.010 / true_ratio * (1 + rng.normal(0, 0.02, n))
+        r = stats.speedup(ref, new)
+        assert r["ci_low"] <= true_ratio <= r["ci_high"]
+        widths.append(r["ci_high"] - r["ci_low"])
+    assert widths[1] < widths[0] / 2
+
+
+def test_over_folds_uses_folds_as_the_unit():
+    r = stats.over_folds([1.5, 1.6, 1.7, 1.6])
+    assert r["n"] == 4 and r["mean"] == pytest.approx(1.6) and r["ci_low"] < 1.6 < r["ci_high"]
+    assert stats.over_folds([1.5]) == {"n": 1, "mean": 1.5, "ci_low": None, "ci_high": None}
+    assert stats.over_folds([])["mean"] is None
