@@ -22,6 +22,10 @@ def test_every_stage_produced_its_results(small_local_run):
     assert set(edge["run_device"]) == {"cpu-int8"} and edge["note"].str.contains("unavailable").all()
     compiled = record.read_one(next(root.glob("quantize/**/edgetpu_compile.json")))
     assert compiled["status"] == "unavailable" and "edgetpu_compiler" in compiled["note"]
+    claims = pd.read_csv(root / "claims.csv")
+    assert len(claims) >= 13 and set(claims["verdict"]) <= {"supported", "contradicted", "inconclusive", "not measured"}
+    gpu = claims[claims["needs"] != "any"]
+    assert (gpu["verdict"] == "not measured").all() and gpu["detail"].notna().all()   # no GPU, no Edge TPU here
     speedups = pd.read_csv(root / "speedups.csv")
     assert set(speedups["precision"]) == {"mixed_bf16"} and set(speedups["phase"]) == {"train", "infer"}
     for name in FIGURES:

@@ -1,0 +1,18 @@
+# The paper's claims checked on this grid's results, with effect sizes and uncertainty.
+
+
+rule claims:
+    input:
+        results=summary_inputs,
+        claims=config["stats"]["claims_file"],
+    output:
+        csv=f"{RESULTS}/claims.csv",
+        md=report(f"{RESULTS}/claims.md", caption="../report/claims.rst", category="Findings"),
+    params:
+        config=lambda wc: {k: config[k] for k in ("train", "figures", "stats", "devices")},
+    log:
+        f"{RESULTS}/logs/claims.log",
+    conda:
+        "../envs/plots.yaml"
+    script:
+        "../workflow/scripts/claims.py"

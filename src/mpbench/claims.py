@@ -1,0 +1,337 @@
+"""The paper's claims (config/claims.yaml) checked on this grid's records: value, 95 % CI, n, p, verdict.
+
+Verdicts: ``supported`` (the CI lies on the claimed side of the threshold, or inside the equivalence
+margin), ``contradicted`` (on the other side), ``inconclusive`` (the CI spans the threshold), or
+``not measured`` with the reason — the hardware the claim is about is not in this grid, or only a
+stand-in ran (a ``cpu-int8`` row is not Edge TPU evidence, a CPU row is not GPU evidence).
+
+Speed-ups are throughput ratios (:func:`mpbench.stats.speedup`: ratio of median per-sample times,
+bootstrap CI) per fold, then over folds (:func:`mpbench.stats.over_folds`); a claim over several
+cells (every GPU, every framework) is supported only when every cell is, contradicted when any is.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from . import stats
+from .results.tables import row_from_record
+
+COLUMNS = ["claim", "statement", "where", "needs", "measured", "ci_low", "ci_high", "n", "p", "verdict", "detail"]
+NOT_MEASURED = "not measured"
+
+
+def load(path) -> list[dict]:
+    return yaml.safe_load(Path(path).read_text())["claims"]
+
+
+def measurements(records: list[dict]) -> pd.DataFrame:
+    """One row per ``ok`` record with its cell, summary values and timed samples."""
+    rows = []
+    for rec in records:
+        if rec["status"] != "ok" or rec["stage"] == "edgetpu_compile":
+            continue
+        row = row_from_record(rec, "")
+        lat = rec.get("latency") or {}
+        row["samples_s"] = lat.get("samples_s") or []
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _verdict(low, high, threshold: float, above: bool = True) -> str:
+    if low is None or high is None:
+        return "inconclusive"
+    if (low > threshold) if above else (high < threshold):
+        return "supported"
+    if (high < threshold) if above else (low > threshold):
+        return "contradicted"
+    return "inconclusive"
+
+
+def _combine(verdicts: list[str]) -> str:
+    if not verdicts:
+        return NOT_MEASURED
+    if "contradicted" in verdicts:
+        return "contradicted"
+    return "supported" if all(v == "supported" for v in verdicts) else "inconclusive"
+
+
+class Checker:
+    def __init__(self, records: list[dict], config: dict):
+        self.m = measurements(records)
+        self.config = config
+        self.baseline = config["figures"]["baseline"]
+        self.margin = config["stats"]["iou_margin"]
+        gpus = {d for d, spec in config.get("devices", {}).items() if spec["type"] == "cuda"}
+        self.gpus = sorted(gpus & set(config["train"]["devices"]))
+
+    def _rows(self, **where) -> pd.DataFrame:
+        m = self.m
+        if m.empty:
+            return m
+        for k, v in where.items():
+            m = m[m[k].isin(v) if isinstance(v, (list, tuple, set)) else m[k] == v]
+        return m
+
+    def _gpu_rows(self, **where) -> tuple[pd.DataFrame, str | None]:
+        if not self.gpus:
+            return self.m.iloc[0:0], "no GPU device in this grid (train.devices has none of type cuda)"
+        if "device" in where and where["device"] not in self.gpus:
+            return self.m.iloc[0:0], f"{where['device']} is not a GPU device of this grid"
+        rows = self._rows(**{"device": self.gpus, **where})
+        return rows, None if len(rows) else "no GPU results in this grid yet"
+
+    def _speedups(self, rows: pd.DataFrame, new: str, ref: str, keys=("framework", "device", "filters", "batch_size")):
+        """Per cell (keys): speed-up of precision ``new`` over ``ref`` per fold, and over folds."""
+        out = []
+        for cell, g in rows.groupby(list(keys), dropna=False):
+            per_fold = []
+            for _, fold in g.groupby("fold"):
+                a, b = fold[fold["precision"] == ref], fold[fold["precision"] == new]
+                if len(a) and len(b) and len(a.iloc[0]["samples_s"]) and len(b.iloc[0]["samples_s"]):
+                    per_fold.append(stats.speedup(a.iloc[0]["samples_s"], b.iloc[0]["samples_s"]))
+            if not per_fold:
+                continue
+            if len(per_fold) == 1:
+                s = per_fold[0]
+                summary = {"n": 1, "mean": s["speedup"], "ci_low": s["ci_low"], "ci_high": s["ci_high"]}
+            else:
+                summary = stats.over_folds([s["speedup"] for s in per_fold])
+            out.append({**dict(zip(keys, cell, strict=True)), **summary})
+        return out
+
+    def _mixed(self) -> list[str]:
+        return [p for p in self.config["train"]["precisions"] if p.startswith("mixed")]
+
+    # --- tests -------------------------------------------------------------------------------
+    def speedup_above(self, c):
+        rows, why = self._gpu_rows(phase=c["phase"], filters=max(self.config["train"]["filters"]))
+        if why:
+            return {"detail": why}
+        cells = [s for p in self._mixed() for s in self._speedups(rows, p, self.baseline)]
+        return self._cells(cells, c["threshold"], "min")
+
+    def speedup_value(self, c):
+        rows, why = self._gpu_rows(phase=c["phase"], **c["scope"])
+        if why:
+            return {"detail": f"{why} for {c['scope']}"}
+        cells = [s for p in self._mixed() for s in self._speedups(rows, p, self.baseline)]
+        return self._cells(cells, c["value"], "max", detail=f"stated: up to {c['value']}x")
+
+    def speedup_grows_with_f(self, c):
+        rows, why = self._gpu_rows(phase=c["phase"])
+        if why:
+            return {"detail": why}
+        fs = sorted(self.config["train"]["filters"])
+        if len(fs) < 2:
+            return {"detail": "the grid has one model size"}
+        cells = [s for p in self._mixed() for s in self._speedups(rows, p, self.baseline)]
+        diffs, verdicts = [], []
+        for _, g in pd.DataFrame(cells).groupby(["framework", "device"]) if cells else []:
+            lo, hi = g[g["filters"] == fs[0]], g[g["filters"] == fs[-1]]
+            if len(lo) and len(hi):
+                big, small = hi.iloc[0], lo.iloc[0]
+                diffs.append(big["mean"] - small["mean"])
+                if None in (big["ci_low"], big["ci_high"], small["ci_low"], small["ci_high"]):
+                    verdicts.append("inconclusive")
+                elif big["ci_low"] > small["ci_high"]:
+                    verdicts.append("supported")
+                elif big["ci_high"] < small["ci_low"]:
+                    verdicts.append("contradicted")
+                else:
+                    verdicts.append("inconclusive")
+        return {"measured": min(diffs) if diffs else None, "n": len(diffs), "verdict": _combine(verdicts),
+                "detail": f"speed-up at f={fs[-1]} minus at f={fs[0]}, smallest over devices and frameworks"}
+
+    def iou_equivalent_to_baseline(self, c):
+        rows = self._rows(phase="train")
+        deltas = []
+        for p in [p for p in self.config["train"]["precisions"] if p != self.baseline]:
+            for _, g in rows.groupby(["framework", "device", "filters", "fold"]):
+                a, b = g[g["precision"] == p], g[g["precision"] == self.baseline]
+                if len(a) and len(b):
+                    deltas.append(a.iloc[0]["val_iou"] - b.iloc[0]["val_iou"])
+        if not deltas:
+            return {"detail": f"no pair of {self.baseline} and another precision trained in this grid"}
+        return self._equivalence(deltas, "IoU(other precision) − IoU(baseline), per framework/device/f/fold")
+
+    def time_grows_with_f(self, c):
+        fs = sorted(self.config["train"]["filters"])
+        if len(fs) < 2:
+            return {"detail": "the grid has one model size"}
+        verdicts, n = [], 0
+        for phase in ("train", "infer"):
+            rows = self._rows(phase=phase)
+            for _, g in rows.groupby(["framework", "device", "precision", "batch_size"], dropna=False):
+                means = [g[g["filters"] == f]["per_sample_s"].mean() for f in fs]
+                if all(np.isfinite(means)):
+                    n += 1
+                    verdicts.append("supported" if all(np.diff(means) > 0) else "contradicted")
+        return {"n": n, "verdict": _combine(verdicts), "detail": "mean per-sample time strictly increasing in f"}
+
+    def quantized_alike(self, c):
+        rows = self._rows(phase="tflite_cpu", variant="int8")
+        deltas, ratios = [], []
+        for p in self._mixed():
+            for _, g in rows.groupby(["device", "filters", "fold"]):
+                a, b = g[g["precision"] == p], g[g["precision"] == self.baseline]
+                if len(a) and len(b):
+                    deltas.append(a.iloc[0]["val_iou"] - b.iloc[0]["val_iou"])
+                    ratios.append(stats.speedup(b.iloc[0]["samples_s"], a.iloc[0]["samples_s"]))
+        if not deltas:
+            return {"detail": "no int8 models from both a mixed-precision and a baseline training run"}
+        iou = self._equivalence(deltas, "")
+        speed = [_verdict(r["ci_low"], r["ci_high"], 1.0) for r in ratios]
+        same_speed = all(v == "inconclusive" for v in speed)   # CI covers 1: no speed difference shown
+        verdict = iou["verdict"] if same_speed or iou["verdict"] == "contradicted" else "contradicted"
+        return {**iou, "verdict": verdict,
+                "detail": f"int8 IoU difference (mixed − baseline-trained); int8 CPU speed ratio CIs "
+                          f"{[(round(r['ci_low'], 3), round(r['ci_high'], 3)) for r in ratios]} "
+                          f"({'cover' if same_speed else 'do not all cover'} 1)"}
+
+    def inference_gain_above_batch(self, c):
+        rows, why = self._gpu_rows(phase="infer")
+        if why:
+            return {"detail": why}
+        cells = [s for p in self._mixed() for s in self._speedups(rows, p, self.baseline)]
+        small = [s for s in cells if s["batch_size"] <= c["batch"]]
+        large = [s for s in cells if s["batch_size"] > c["batch"]]
+        # Small batches: no gain shown (the CI does not lie above 1); large batches: a gain.
+        verdicts = ["contradicted" if _verdict(s["ci_low"], s["ci_high"], 1.0) == "supported" else "supported"
+                    for s in small] + [_verdict(s["ci_low"], s["ci_high"], 1.0) for s in large]
+        return {"n": len(cells), "verdict": _combine(verdicts),
+                "detail": f"no gain at batch <= {c['batch']}, a gain above"}
+
+    def framework_faster(self, c):
+        rows, why = self._gpu_rows(phase=c["phase"], precision=self.baseline)
+        if why:
+            return {"detail": why}
+        if "max_batch" in c:
+            rows = rows[rows["batch_size"] <= c["max_batch"]]
+        slow = "tensorflow" if c["faster"] == "pytorch" else "pytorch"
+        ratios = []
+        for _, g in rows.groupby(["device", "filters", "batch_size", "fold"], dropna=False):
+            a, b = g[g["framework"] == slow], g[g["framework"] == c["faster"]]
+            if len(a) and len(b):
+                ratios.append(stats.speedup(a.iloc[0]["samples_s"], b.iloc[0]["samples_s"]))
+        cells = [{"mean": r["speedup"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]} for r in ratios]
+        return self._cells(cells, 1.0, "min", detail=f"throughput {c['faster']} / {slow}")
+
+    def framework_gains_more(self, c):
+        rows, why = self._gpu_rows(phase=c["phase"])
+        if why:
+            return {"detail": why}
+        sp = pd.DataFrame([s for p in self._mixed() for s in self._speedups(rows, p, self.baseline)])
+        ratios = []
+        for _, g in sp.groupby(["device", "filters"]) if len(sp) else []:
+            tf, pt = g[g["framework"] == "tensorflow"], g[g["framework"] == "pytorch"]
+            if len(tf) and len(pt):
+                ratios.append(tf.iloc[0]["mean"] / pt.iloc[0]["mean"])
+        if not ratios:
+            return {"detail": "no cell with both frameworks' speed-ups"}
+        s = stats.over_folds(ratios)
+        return {"measured": s["mean"], "ci_low": s["ci_low"], "ci_high": s["ci_high"], "n": s["n"],
+                "verdict": _verdict(s["ci_low"], s["ci_high"], 1.0), "detail": "speed-up TF / speed-up PyTorch"}
+
+    def energy_lower(self, c):
+        rows, why = self._gpu_rows(phase="train")
+        if why:
+            return {"detail": why}
+        rows = rows[rows["joules_per_sample"].notna()]
+        if rows.empty:
+            return {"detail": "no NVML energy in these results"}
+        ratios = []
+        for p in self._mixed():
+            for _, g in rows.groupby(["framework", "device", "filters", "fold"]):
+                a, b = g[g["precision"] == p], g[g["precision"] == self.baseline]
+                if len(a) and len(b):
+                    ratios.append(a.iloc[0]["joules_per_sample"] / b.iloc[0]["joules_per_sample"])
+        s = stats.over_folds(ratios)
+        return {"measured": s["mean"], "ci_low": s["ci_low"], "ci_high": s["ci_high"], "n": s["n"],
+                "verdict": _verdict(s["ci_low"], s["ci_high"], 1.0, above=False), "detail": "J/sample mixed / baseline"}
+
+    def _edgetpu(self):
+        rows = self._rows(phase="edgetpu")
+        if rows.empty:
+            return rows, "no Edge TPU results in this grid"
+        real = rows[rows["run_device"] == "edgetpu"]
+        return real, None if len(real) else "Edge TPU unavailable: the cpu-int8 stand-in is not evidence"
+
+    def edgetpu_iou_drop(self, c):
+        rows, why = self._edgetpu()
+        if why:
+            return {"detail": why}
+        return self._equivalence(list(rows["val_iou"] - rows["float_iou"]), "IoU(int8 on Edge TPU) − IoU(float)")
+
+    def edgetpu_vs_gpu(self, c):
+        rows, why = self._edgetpu()
+        return {"detail": why or "comparison with the GPUs not implemented yet"}
+
+    def edgetpu_compiled(self, c):
+        rows, why = self._edgetpu()
+        return {"detail": why or "compiler op counts per f not evaluated yet"}
+
+    # --- shared ------------------------------------------------------------------------------
+    def _cells(self, cells: list[dict], threshold: float, pick: str, detail: str = "") -> dict:
+        if not cells:
+            return {"detail": "no cell with both precisions measured"}
+        verdicts = [_verdict(s["ci_low"], s["ci_high"], threshold) for s in cells]
+        key = min if pick == "min" else max
+        worst = key(cells, key=lambda s: s["mean"])
+        return {"measured": worst["mean"], "ci_low": worst["ci_low"], "ci_high": worst["ci_high"], "n": len(cells),
+                "verdict": _combine(verdicts),
+                "detail": f"{pick} over {len(cells)} cells{'; ' + detail if detail else ''}"}
+
+    def _equivalence(self, deltas: list[float], what: str) -> dict:
+        s = stats.over_folds(deltas)
+        m = self.margin
+        if s["ci_low"] is None:
+            verdict = "inconclusive"
+        elif -m < s["ci_low"] and s["ci_high"] < m:
+            verdict = "supported"
+        elif s["ci_high"] < -m or s["ci_low"] > m:
+            verdict = "contradicted"
+        else:
+            verdict = "inconclusive"
+        return {"measured": s["mean"], "ci_low": s["ci_low"], "ci_high": s["ci_high"], "n": s["n"], "verdict": verdict,
+                "detail": f"{what}; equivalent when the 95 % CI lies within ±{m} (stats.iou_margin)".lstrip("; ")}
+
+
+def check(claims: list[dict], records: list[dict], config: dict) -> pd.DataFrame:
+    checker = Checker(records, config)
+    rows = []
+    for c in claims:
+        result = getattr(checker, c["test"])(c)
+        verdict = result.get("verdict") or NOT_MEASURED
+        if c["needs"] == "edgetpu" and verdict != NOT_MEASURED and checker._edgetpu()[1]:
+            verdict = NOT_MEASURED   # never on a stand-in
+        rows.append({"claim": c["id"], "statement": c["statement"], "where": c["where"], "needs": c["needs"],
+                     "measured": result.get("measured"), "ci_low": result.get("ci_low"),
+                     "ci_high": result.get("ci_high"), "n": result.get("n"), "p": result.get("p"),
+                     "verdict": verdict, "detail": result.get("detail")})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def write(claims_yaml, result_paths, config: dict, claims_csv, claims_md) -> pd.DataFrame:
+    """claims.csv and a Markdown table of it (for the report and for reading next to summary.csv)."""
+    from . import io, record
+    records = [rec for p in sorted(map(str, result_paths)) for rec in record.read(p)]
+    table = check(load(claims_yaml), records, config)
+    io.write_text(claims_csv, table.to_csv(index=False))
+    io.write_text(claims_md, markdown(table))
+    return table
+
+
+def markdown(table: pd.DataFrame) -> str:
+    def fmt(v):
+        return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else (
+            f"{v:.3g}" if isinstance(v, float) else str(v))
+    lines = ["| claim | where | measured | 95 % CI | n | verdict | detail |", "|---|---|---|---|---|---|---|"]
+    for r in table.itertuples():
+        ci = f"[{fmt(r.ci_low)}, {fmt(r.ci_high)}]" if r.ci_low is not None and np.isfinite(r.ci_low or np.nan) else ""
+        lines.append(f"| {r.statement} | {r.where} | {fmt(r.measured)} | {ci} | {fmt(r.n)} | **{r.verdict}** | "
+                     f"{fmt(r.detail)} |")
+    return "\n".join(lines) + "\n"
