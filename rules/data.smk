@@ -1,27 +1,49 @@
+from snakemake.exceptions import WorkflowError
+
+from mpbench.data.subset import frames_list_path
+
+if 0 < DATA["synthetic_frames"] < DATA["n_samples"]:
+    raise WorkflowError(
+        f"data.n_samples ({DATA['n_samples']}) is larger than data.synthetic_frames "
+        f"({DATA['synthetic_frames']}): preprocess cannot draw more frames than are generated. "
+        "Lower data.n_samples or raise data.synthetic_frames."
+    )
+
+
 if DATA["synthetic_frames"] > 0:
 
     rule synthetic_bagls:
         """Synthetic frames in the real BAGLS on-disk format (demo and tests)."""
         output:
             directory(DATA["bagls_dir"]),
-        params:
-            n_frames=DATA["synthetic_frames"],
-            seed=DATA["seed"],
         log:
             f"{RESULTS}/logs/synthetic_bagls.log",
         conda:
             "../envs/data.yaml"
+        params:
+            n_frames=DATA["synthetic_frames"],
+            seed=DATA["seed"],
         script:
             "../workflow/scripts/synthetic_bagls.py"
 
 
 rule preprocess:
-    """BAGLS frames → 224×224 grayscale crops, binary masks and fold labels in one HDF5."""
+    """BAGLS frames → 224×224 grayscale crops, binary masks and fold labels in one HDF5, plus the
+    list of the frames used (one index per line: a file data.subset accepts)."""
     input:
         bagls=bagls_input,
+        # data.subset, when set and present (preprocess names a missing one)
+        subset=lambda wc: DATA["subset"] if DATA.get("subset") and os.path.isfile(DATA["subset"]) else [],
     output:
         h5=H5,
+        frames=str(frames_list_path(H5)),
         report=f"{RESULTS}/data/preprocess_report.json",
+    log:
+        f"{RESULTS}/logs/preprocess.log",
+    conda:
+        "../envs/data.yaml"
+    resources:
+        **device_resources("cpu"),
     params:
         bagls_dir=DATA["bagls_dir"],
         n_samples=DATA["n_samples"],
@@ -30,11 +52,7 @@ rule preprocess:
         crop_size=DATA["crop"]["size"],
         crop_policy=DATA["crop"]["policy"],
         on_bad_sample=DATA["on_bad_sample"],
-    resources:
-        **device_resources("cpu"),
-    log:
-        f"{RESULTS}/logs/preprocess.log",
-    conda:
-        "../envs/data.yaml"
+        subset=DATA.get("subset"),
+        folds_by=DATA.get("folds_by", "frame"),
     script:
         "../workflow/scripts/preprocess.py"

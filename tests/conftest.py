@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,13 +10,25 @@ from mpbench.data.preprocess import preprocess_bagls
 from mpbench.data.synthetic import write_synthetic_bagls
 
 REPO = Path(__file__).resolve().parents[1]
-REAL_SAMPLE = REPO.parent / "shared" / "data" / "bagls_sample"
+# Real BAGLS frames (CC BY-NC-SA 4.0, never copied into the repository): $MPBENCH_BAGLS_SAMPLE, else
+# ../shared/data/bagls_sample beside the repository.
+REAL_SAMPLE = Path(os.environ.get("MPBENCH_BAGLS_SAMPLE") or REPO.parent / "shared" / "data" / "bagls_sample")
 
 
 @pytest.fixture(scope="session")
 def bagls_dir(tmp_path_factory) -> Path:
     """48 synthetic frames in the BAGLS on-disk format."""
     return write_synthetic_bagls(tmp_path_factory.mktemp("bagls"), 48, seed=3)
+
+
+@pytest.fixture(scope="session")
+def real_sample() -> Path:
+    """The folder of real BAGLS frames (N.png, N_seg.png, N.meta, MANIFEST.csv); skips the test if absent."""
+    if not (REAL_SAMPLE / "MANIFEST.csv").is_file():
+        how = ("the path in $MPBENCH_BAGLS_SAMPLE" if os.environ.get("MPBENCH_BAGLS_SAMPLE")
+               else "the default ../shared/data/bagls_sample; set $MPBENCH_BAGLS_SAMPLE to use another folder")
+        pytest.skip(f"no real BAGLS sample at {REAL_SAMPLE} (no MANIFEST.csv there; {how})")
+    return REAL_SAMPLE
 
 
 @pytest.fixture(scope="session")

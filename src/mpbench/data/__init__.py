@@ -1,1 +1,1 @@
-"""BAGLS reading, synthetic BAGLS-format data, preprocessing to HDF5 and loading folds."""
+"""BAGLS reading, synthetic BAGLS-format data, frame lists, preprocessing to HDF5 and loading folds."""

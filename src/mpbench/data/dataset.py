@@ -1,7 +1,9 @@
 """Loading the preprocessed HDF5 into RAM, splitting by fold and normalising.
 
-Normalisation is a load-time choice: ``"symmetric"`` maps uint8 to [-1, 1] (GPU/CPU training and
-inference, as in the paper), ``"unit"`` to [0, 1] (the Edge TPU's uint8 input).
+Normalisation is a load-time choice. ``"symmetric"`` maps uint8 to [-1, 1]; every path uses it:
+training, GPU/CPU inference (as in the paper) and all int8 paths (calibration, the int8 TFLite
+model's uint8 input, the Edge TPU), which quantize the [-1, 1] frame with the input tensor's scale
+and zero point. ``"unit"`` maps to [0, 1]; no workflow rule uses it yet.
 """
 from __future__ import annotations
 
@@ -46,6 +48,8 @@ def load_h5(path: str | Path) -> dict:
             "masks": f["masks"][...],
             "fold": f["fold"][...],
             "source": [s.decode() if isinstance(s, bytes) else s for s in f["source"][...]],
+            # The meta's "Video Id" per frame (-1: unknown); None in HDF5 files from before it was stored.
+            "video_id": f["video_id"][...] if "video_id" in f else None,
             "attrs": dict(f.attrs),
         }
 

@@ -10,11 +10,20 @@ Crop policies (``data.crop.policy``):
 Frames smaller than ``size`` in a dimension are zero-padded symmetrically in that dimension
 (image and mask alike) before cropping.
 
+Frames: ``n_samples`` drawn by a seeded permutation (the paper), or taken in order from a frame
+list (``data.subset``, :mod:`mpbench.data.subset`). Folds (``data.folds_by``): ``frame``, a seeded
+balanced random split of frames (the paper); ``video``, whole videos (meta "Video Id") per fold,
+fold sizes as equal as possible. Folds come from their own seeded stream, so the same frames in
+the same order and the same seed give the same folds however the frames were chosen.
+
 The HDF5 holds ``images`` uint8 (N,S,S), ``masks`` uint8 in {0,1}, ``fold`` int8 in 0..k-1,
-``source`` (frame file names), and attrs (seed, crop policy and size, source folder, n_folds,
-mpbench version). Pixels stay uint8 on disk; normalisation happens at load time
-(:mod:`mpbench.data.dataset`). The file is written under a temporary name and renamed only when
-complete, so an interrupted run never leaves a file that looks finished.
+``source`` (frame file names), ``video_id`` int64 (the meta's "Video Id", -1 where unknown), and
+attrs (seed, n_folds, folds_by, crop policy and size, source folder, subset file or "", frames
+skipped, mpbench version). Beside it, ``<stem>_frames.txt`` lists the indices N used, one per line
+in HDF5 row order: give it as ``data.subset`` to reproduce the same HDF5 elsewhere. Pixels stay
+uint8 on disk; normalisation happens at load time (:mod:`mpbench.data.dataset`). Files are written
+under a temporary name and renamed only when complete, so an interrupted run never leaves a file
+that looks finished.
 """
 from __future__ import annotations
 
@@ -28,10 +37,12 @@ import numpy as np
 
 from .. import __version__
 from ..io import atomic_path, write_text
-from .bagls import BadSampleError, list_frames, read_frame
+from .bagls import BadSampleError, Frame, list_frames, read_frame, video_id
+from .subset import frames_list_path, read_frame_list, write_frame_list
 
 log = logging.getLogger(__name__)
 CROP_POLICIES = ("glottis", "center")
+FOLDS_BY = ("frame", "video")
 
 
 def pad_to(arr: np.ndarray, size: int) -> np.ndarray:
@@ -70,6 +81,64 @@ def assign_folds(n: int, n_folds: int, rng: np.random.Generator) -> np.ndarray:
     return rng.permutation(np.arange(n) % n_folds).astype(np.int8)
 
 
+def assign_video_folds(videos: np.ndarray, n_folds: int, rng: np.random.Generator) -> np.ndarray:
+    """Fold labels keeping each video's frames in one fold, fold frame counts as equal as possible.
+
+    Videos are placed largest first (ties in seeded random order), each into the fold with the
+    fewest frames so far (ties broken at random): fold sizes then differ by at most the frame
+    count of the largest video.
+    """
+    videos = np.asarray(videos)
+    ids, inverse, counts = np.unique(videos, return_inverse=True, return_counts=True)
+    if not 2 <= n_folds <= len(ids):
+        raise ValueError(
+            f"data.folds_by: video needs at least data.n_folds = {n_folds} videos, but the {len(videos)} "
+            f"frames come from {len(ids)} video(s). Lower data.n_folds, draw more frames "
+            "(data.n_samples) or use data.folds_by: frame."
+        )
+    order = rng.permutation(len(ids))
+    order = order[np.argsort(-counts[order], kind="stable")]
+    totals = np.zeros(n_folds, np.int64)
+    fold_of_video = np.empty(len(ids), np.int8)
+    for v in order:
+        smallest = np.flatnonzero(totals == totals.min())
+        k = int(smallest[rng.integers(len(smallest))])
+        fold_of_video[v] = k
+        totals[k] += counts[v]
+    return fold_of_video[inverse]
+
+
+def _draw_order(frames: list[Frame], n_samples: int, seed: int, subset: str | Path | None,
+                bagls_dir) -> np.ndarray:
+    """Positions in ``frames`` in the order frames are tried: the subset's, or a seeded permutation."""
+    if subset is None:
+        if len(frames) < n_samples:
+            raise ValueError(
+                f"{bagls_dir} holds {len(frames)} frames but data.n_samples is {n_samples}. "
+                "Lower data.n_samples or point data.bagls_dir at a larger folder (synthetic data: "
+                "raise data.synthetic_frames to at least data.n_samples)."
+            )
+        return np.random.default_rng(seed).permutation(len(frames))
+    listed = read_frame_list(subset)
+    if len(listed) < n_samples:
+        raise ValueError(
+            f"data.subset file {subset} lists {len(listed)} frames but data.n_samples is {n_samples}. "
+            f"Set data.n_samples to at most {len(listed)} (the first data.n_samples listed frames are used)."
+        )
+    position = {f.index: k for k, f in enumerate(frames)}
+    missing = [(i, line) for i, line in listed.items() if i not in position]
+    if missing:
+        folder = frames[0].image_path.parent
+        shown = ", ".join(f"{i} (line {line})" for i, line in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise ValueError(
+            f"data.subset file {subset} lists frames that are not in {folder}: {shown}{more} "
+            f"(no N.png there). Point data.bagls_dir at the split folder the list was made from, or "
+            "remove these indices from the list."
+        )
+    return np.array([position[i] for i in listed], dtype=np.int64)
+
+
 def preprocess_bagls(
     bagls_dir: str | Path,
     out_h5: str | Path,
@@ -81,28 +150,33 @@ def preprocess_bagls(
     on_bad_sample: str = "error",
     bad_report: str | Path | None = None,
     progress_every: int = 500,
+    subset: str | Path | None = None,
+    folds_by: str = "frame",
+    frames_list: str | Path | None = None,
 ) -> dict:
-    """Draw ``n_samples`` frames with a fixed seed, crop, assign folds, write the HDF5.
+    """Draw ``n_samples`` frames, crop, assign folds, write the HDF5 and the list of frames used.
 
-    Frames are drawn in the order of a seeded permutation; with ``on_bad_sample='skip'`` a bad
-    frame is listed in ``bad_report`` (JSON) and the next frame of the permutation takes its place.
-    Returns a summary dict (also the content of ``bad_report``).
+    Frames are tried in the order of a seeded permutation, or, with ``subset`` (a frame list, see
+    :mod:`mpbench.data.subset`), in the listed order. With ``on_bad_sample='skip'`` a bad frame is
+    listed in ``bad_report`` (JSON) and the next frame takes its place. ``folds_by='video'`` keeps
+    each video ("Video Id" in ``N.meta``) in one fold. The indices used, in HDF5 row order, are
+    written to ``frames_list`` (default: ``<h5 stem>_frames.txt`` beside the HDF5), a file
+    ``subset`` accepts. Returns a summary dict (also the content of ``bad_report``).
     """
     if on_bad_sample not in ("error", "skip"):
         raise ValueError(f"data.on_bad_sample must be 'error' or 'skip', got {on_bad_sample!r}")
     if crop_policy not in CROP_POLICIES:
         raise ValueError(f"data.crop.policy must be one of {CROP_POLICIES}, got {crop_policy!r}")
+    if folds_by not in FOLDS_BY:
+        raise ValueError(f"data.folds_by must be one of {FOLDS_BY}, got {folds_by!r}")
     frames = list_frames(bagls_dir)
-    if len(frames) < n_samples:
-        raise ValueError(
-            f"{bagls_dir} holds {len(frames)} frames but data.n_samples is {n_samples}. "
-            "Lower data.n_samples or point data.bagls_dir at a larger folder."
-        )
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(frames))
+    folder = frames[0].image_path.parent
+    order = _draw_order(frames, n_samples, seed, subset, bagls_dir)
     images = np.empty((n_samples, crop_size, crop_size), np.uint8)
     masks = np.empty_like(images)
     sources: list[str] = []
+    indices: list[int] = []
+    videos: list[int] = []
     bad: list[dict] = []
     t0 = time.perf_counter()
     for i in order:
@@ -111,6 +185,7 @@ def preprocess_bagls(
         frame = frames[i]
         try:
             image, mask = read_frame(frame)
+            vid = video_id(frame) if folds_by == "video" else _video_id_if_known(frame)
         except BadSampleError as e:
             if on_bad_sample == "error":
                 raise
@@ -120,31 +195,58 @@ def preprocess_bagls(
         k = len(sources)
         images[k], masks[k] = crop_pair(image, mask, crop_size, crop_policy)
         sources.append(frame.image_path.name)
+        indices.append(frame.index)
+        videos.append(vid)
         if progress_every and len(sources) % progress_every == 0:
             rate = len(sources) / (time.perf_counter() - t0)
             log.info("preprocessed %d/%d frames (%.0f frames/s)", len(sources), n_samples, rate)
     if len(sources) < n_samples:
+        shown = "; ".join(f"{b['file']}: {b['reason']}" for b in bad[:5])
+        more = f"; and {len(bad) - 5} more (each logged as 'skipping bad frame')" if len(bad) > 5 else ""
+        source = f"data.subset file {subset} lists" if subset is not None else f"{bagls_dir} holds"
         raise ValueError(
-            f"{bagls_dir}: only {len(sources)} usable frames after skipping {len(bad)} bad ones, "
-            f"but data.n_samples is {n_samples}. Lower data.n_samples or fix the bad frames "
-            f"(listed in {bad_report})."
+            f"{source} only {len(sources)} usable frames after skipping {len(bad)} bad ones, but "
+            f"data.n_samples is {n_samples}. Lower data.n_samples or fix the bad frames: {shown}{more}. "
+            "No HDF5 or report was written."
         )
-    folds = assign_folds(n_samples, n_folds, rng)
+    # Folds from their own seeded stream: the same frames (e.g. from a frame list) and seed give
+    # the same folds, however the frames were drawn.
+    fold_rng = np.random.default_rng([seed, 1])
+    video_ids = np.array(videos, np.int64)
+    if folds_by == "video":
+        folds = assign_video_folds(video_ids, n_folds, fold_rng)
+    else:
+        folds = assign_folds(n_samples, n_folds, fold_rng)
+    frames_list = Path(frames_list) if frames_list is not None else frames_list_path(out_h5)
     attrs = {
         "seed": seed, "n_folds": n_folds, "crop_policy": crop_policy, "crop_size": crop_size,
-        "source_folder": str(Path(bagls_dir).resolve()), "mpbench_version": __version__,
-        "n_bad_skipped": len(bad),
+        "source_folder": str(folder.resolve()), "mpbench_version": __version__,
+        "n_bad_skipped": len(bad), "folds_by": folds_by,
+        "subset": str(Path(subset).resolve()) if subset is not None else "",
     }
-    write_h5(out_h5, images, masks, folds, sources, attrs)
+    write_h5(out_h5, images, masks, folds, sources, attrs, video_ids)
+    write_frame_list(frames_list, indices)
     seconds = time.perf_counter() - t0
-    summary = {"n_samples": n_samples, "seconds": seconds, "bad_frames": bad, **attrs}
+    known = video_ids[video_ids >= 0]
+    summary = {"n_samples": n_samples, "seconds": seconds, "bad_frames": bad, **attrs,
+               "frames_list": str(frames_list), "n_videos": int(len(np.unique(known))) if len(known) else None,
+               "fold_sizes": np.bincount(folds, minlength=n_folds).tolist()}
     if bad_report is not None:
         write_text(bad_report, json.dumps(summary, indent=2))
-    log.info("wrote %s: %d frames in %.1f s, %d bad frames skipped", out_h5, n_samples, seconds, len(bad))
+    log.info("wrote %s and %s: %d frames in %.1f s, %d bad frames skipped, folds by %s (sizes %s)",
+             out_h5, frames_list.name, n_samples, seconds, len(bad), folds_by, summary["fold_sizes"])
     return summary
 
 
-def write_h5(path, images, masks, folds, sources, attrs: dict) -> None:
+def _video_id_if_known(frame: Frame) -> int:
+    """The frame's "Video Id", or -1 when its meta is missing or has none (folds by frame need none)."""
+    try:
+        return video_id(frame)
+    except BadSampleError:
+        return -1
+
+
+def write_h5(path, images, masks, folds, sources, attrs: dict, video_ids=None) -> None:
     chunk = (min(32, len(images)),) + images.shape[1:]
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
@@ -152,4 +254,6 @@ def write_h5(path, images, masks, folds, sources, attrs: dict) -> None:
             f.create_dataset("masks", data=masks, chunks=chunk, compression="gzip", compression_opts=1)
             f.create_dataset("fold", data=folds)
             f.create_dataset("source", data=np.array(sources, dtype=object), dtype=h5py.string_dtype())
+            if video_ids is not None:
+                f.create_dataset("video_id", data=np.asarray(video_ids, np.int64))
             f.attrs.update(attrs)
