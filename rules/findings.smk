@@ -8,11 +8,11 @@ rule claims:
     output:
         csv=f"{RESULTS}/claims.csv",
         md=report(f"{RESULTS}/claims.md", caption="../report/claims.rst", category="Findings"),
-    params:
-        config=lambda wc: {k: config[k] for k in ("train", "figures", "stats", "devices")},
     log:
         f"{RESULTS}/logs/claims.log",
     conda:
         "../envs/plots.yaml"
+    params:
+        config=lambda wc: {k: config[k] for k in ("train", "figures", "stats", "devices")},
     script:
         "../workflow/scripts/claims.py"
