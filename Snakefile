@@ -1,6 +1,7 @@
 # mpbench: what mixed precision and int8 quantization buy — training and inference speed, energy
 # and accuracy across frameworks, devices, precisions and model sizes.
 # Reproduces Dörrich, Fan & Kist, IEEE Access 11 (2023). See README.md.
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -16,6 +17,14 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+
+
+# What the schema cannot see: names that must exist (devices, precisions), folds that must fit.
+CONFIG_PROBLEMS = checks.config_message(config)
+if CONFIG_PROBLEMS:
+    raise WorkflowError(CONFIG_PROBLEMS)
+
+
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/infer.smk"
@@ -28,6 +37,23 @@ if "int8" in config["quantize"]["variants"]:
 
 
 include: "rules/figures.smk"
+include: "rules/findings.smk"
+
+
+# Only a real run takes the lock on the results folder: Snakemake runs no hooks for dry-runs,
+# --report, --lint, or inside SLURM job steps (--no-hooks). See src/mpbench/locks.py.
+onstart:
+    checks.check_writable(planned_files(workflow.dag), RESULTS)
+    for _line in RESULTS_LOCK.acquire():
+        logger.warning(_line)
+
+
+onsuccess:
+    RESULTS_LOCK.release()
+
+
+onerror:
+    RESULTS_LOCK.release()
 
 
 rule all:

@@ -9,7 +9,9 @@ sys.path.insert(0, _SRC)
 # user: hence update() and no `envvars:` (what `snakemake --lint` asks for variables a workflow reads).
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p))
 
-from mpbench import grid
+from snakemake.logging import logger
+
+from mpbench import checks, grid, locks
 from mpbench.figures import FIGURE_NAMES
 from mpbench.frameworks import FRAMEWORKS
 from mpbench.precisions import NAMES as PRECISIONS
@@ -20,6 +22,8 @@ DATA = config["data"]
 H5 = f"{RESULTS}/data/bagls_{DATA['crop']['size']}.h5"
 # One grid cell: where a model was trained, in which precision, how large, on which fold.
 CELL = "{device}/{precision}/f{filters}/fold{fold}"
+# Held by a real run (onstart … onsuccess/onerror): other checkouts sharing RESULTS are refused.
+RESULTS_LOCK = locks.ResultsLock(RESULTS, workdir=os.getcwd())
 
 
 wildcard_constraints:
@@ -119,5 +123,14 @@ def figure_files():
     return expand(f"{RESULTS}/figures/{{figure}}.{{ext}}", figure=FIGURE_NAMES, ext=("png", "pdf"))
 
 
+def planned_files(dag):
+    """Every output and log the jobs of this run will write (their folders must be writable), and
+    the results lock."""
+    jobs = dag.needrun_jobs() if hasattr(dag, "needrun_jobs") else []  # Snakemake's DAG (9.x)
+    files = [str(f) for job in jobs for f in (*job.output, *job.log)]
+    return files + [os.path.join(RESULTS, locks.RESULTS_LOCK, "holder.json")]
+
+
 def all_outputs():
-    return [H5, *result_files(), f"{RESULTS}/summary.csv", f"{RESULTS}/speedups.csv", *figure_files()]
+    tables = [f"{RESULTS}/{name}" for name in ("summary.csv", "speedups.csv", "claims.csv")]
+    return [H5, *result_files(), *tables, *figure_files()]

@@ -96,9 +96,9 @@ def infer_stage(settings, *, compile_json, int8_path, h5_path, result_path, n_im
     try:
         model = TFLiteModel(measured, delegates=[delegate] if delegate is not None else None,
                             threads=None if delegate is not None else threads)
-    except RuntimeError as e:   # the interpreter refuses this model (see the quantize record): recorded
-        log.error("the int8 model does not run: %s", e)
-        return write(Status.FAILED, error=record.error_text(e))
+    except RuntimeError as e:   # the interpreter refuses this model (see the quantize record), or the
+        log.error("the int8 model does not run: %s", e)   # file is damaged (the message names it): recorded
+        return write(Status.FAILED, error=str(e) if isinstance(e, io.DamagedFileError) else record.error_text(e))
     scores = model.iou(images, masks, settings.empty_iou)
     details["iou_pooled"] = scores["pooled"]
     rec = write(Status.OK, iou=scores["mean"], latency=model.time_batch1(images, warmup, repeats))

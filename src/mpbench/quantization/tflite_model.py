@@ -8,9 +8,18 @@ import numpy as np
 
 from .. import record
 from ..data.dataset import normalise
+from ..io import damaged
 from ..metrics import image_counts, iou_scores
 from ..record import Status
 from ..timing import measure
+
+
+def _rule_of(path) -> str:
+    """The rule that writes a .tflite file (named in load errors)."""
+    name = Path(path).name
+    if name.endswith("_edgetpu.tflite"):
+        return "edgetpu_compile"
+    return "qat" if name.startswith("model_qat") else "quantize"
 
 
 def _interpreter_cls():
@@ -24,7 +33,14 @@ class TFLiteModel:
     def __init__(self, model: str | Path | bytes, threads: int | None = None, delegates=None):
         Interpreter, _ = _interpreter_cls()
         kw = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
-        self.interpreter = Interpreter(**kw, num_threads=threads, experimental_delegates=delegates)
+        if not isinstance(model, bytes) and not Path(model).is_file():
+            raise FileNotFoundError(f"{model} does not exist: rule {_rule_of(model)} writes it (rerun snakemake)")
+        try:
+            self.interpreter = Interpreter(**kw, num_threads=threads, experimental_delegates=delegates)
+        except ValueError as e:   # LiteRT: "not a valid Flatbuffer buffer" / "mmap of size 0", no path
+            if isinstance(model, bytes):
+                raise
+            raise damaged(model, e, "a TFLite model (flatbuffer)", _rule_of(model)) from e
         self.interpreter.allocate_tensors()
         self.inp = self.interpreter.get_input_details()[0]
         self.out = self.interpreter.get_output_details()[0]

@@ -5,19 +5,36 @@ A backend (:class:`~.backend.TrainerBackend`) supplies the framework. Statuses: 
 result file; the checkpoint folder lets a killed job (e.g. a SLURM time limit) resume at the next
 epoch, and is removed when the run completes.
 
+The checkpoint folder holds ``loop_state.json`` and one folder per kept epoch (``epochNNNN/``: the
+last epoch's weights and optimiser, and the best epoch's weights). The state file is written last
+and names them with their sizes, so a kill or a full disk mid-write leaves the previous epoch's
+checkpoint valid. It carries a fingerprint of the run: the settings (all but the stopping rules
+``max_epochs``/``patience``, which may change between attempts), the HDF5's content (frames, masks,
+folds, sources, attributes), the mpbench version and the checkpoint format. A checkpoint whose
+fingerprint differs, which is damaged or does not load is never resumed: it is moved aside to
+``checkpoint.<stale|damaged>-<time>/`` (kept, not deleted), the log says why, and training starts
+at epoch 1. A checkpoint another live process holds is left alone (see :mod:`mpbench.locks`).
+
 Timing and energy use the same epochs: every epoch but the first of each process (the first one
 builds graphs, autotunes and allocates — after a resume too); when that leaves none, all of them,
 and the record says which epochs were timed.
 """
 from __future__ import annotations
 
+import copy
+import gc
+import hashlib
+import json
 import logging
 import math
 import shutil
 import time
+from datetime import datetime
 from pathlib import Path
 
-from .. import io, provenance, record
+import numpy as np
+
+from .. import __version__, io, locks, provenance, record
 from ..data.dataset import load_h5, split_fold
 from ..energy import EnergyMeter
 from ..record import Status
@@ -27,7 +44,60 @@ from .backend import make_backend
 
 log = logging.getLogger(__name__)
 STATE_FILE = "loop_state.json"
+CHECKPOINT_FORMAT = 2
+STOPPING_RULES = ("max_epochs", "patience")   # may change between attempts: the epochs done stay valid
 EXCLUDED = "first epoch of each process (graph building, autotuning, allocation)"
+
+
+def data_fingerprint(data: dict) -> str:
+    """A hash of a loaded HDF5's content: frames, masks, fold assignment, sources, video ids, attributes."""
+    h = hashlib.sha256()
+    for key in ("fold", "images", "masks", "video_id"):
+        if data.get(key) is None:
+            continue
+        a = np.ascontiguousarray(data[key])
+        h.update(f"{key}:{a.dtype.str}:{a.shape}".encode())
+        h.update(memoryview(a).cast("B"))
+    h.update(json.dumps(list(data["source"])).encode())
+    h.update(json.dumps(_plain(data["attrs"]), sort_keys=True, default=str).encode())
+    return h.hexdigest()[:32]
+
+
+def _plain(obj):
+    """numpy scalars and arrays (HDF5 attributes) as plain JSON values."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, bytes):
+        return obj.decode(errors="replace")
+    return obj
+
+
+def fingerprint_differences(old: dict | None, new: dict) -> list[str]:
+    """What differs between a checkpoint's fingerprint and this run's, one phrase each ([]: none)."""
+    if not old:
+        return ["it carries no fingerprint (written by an older mpbench)"]
+    out = []
+    for key, what in (("format", "checkpoint format"), ("mpbench", "mpbench version")):
+        if old.get(key) != new[key]:
+            out.append(f"{what} {old.get(key)} → {new[key]}")
+    o_set, n_set = old.get("settings") or {}, new["settings"]
+    out += [f"{k} {o_set.get(k)!r} → {n_set.get(k)!r}" for k in sorted(set(o_set) | set(n_set))
+            if o_set.get(k) != n_set.get(k)]
+    if old.get("data") != new["data"]:
+        o_d, n_d = old.get("data_summary") or {}, new["data_summary"]
+        changed = [f"{k} {o_d.get(k)!r} → {n_d.get(k)!r}" for k in sorted(set(o_d) | set(n_d))
+                   if o_d.get(k) != n_d.get(k)]
+        out.append("the HDF5's frames or folds differ (it was rebuilt" + (": " + ", ".join(changed) if changed else "")
+                   + ")")
+    return out
+
+
+def _epoch_dir(epoch: int) -> str:
+    return f"epoch{epoch:04d}"
 
 
 class TrainingRun:
@@ -43,17 +113,98 @@ class TrainingRun:
                  self.n_train, self.n_val, settings.batch_size, settings.max_epochs)
         self.backend = make_backend(settings, split)
         self.meter = EnergyMeter(self.backend.gpu_index)
-        self.state = {"epoch": 0, "history": [], "best_iou": -1.0, "best_epoch": None, "wait": 0, "resumed_at": []}
+        self.fingerprint = self._fingerprint()
+        self.state = self._fresh_state()
         self.status, self.error = Status.OK, None
+        self.set_aside: list[dict] = []
         self._epochs_this_process = 0
+
+    def _fresh_state(self) -> dict:
+        return {"epoch": 0, "history": [], "best_iou": -1.0, "best_epoch": None, "wait": 0, "resumed_at": [],
+                "fingerprint": self.fingerprint, "last_dir": None, "best_dir": None, "files": {}}
+
+    def _fingerprint(self) -> dict:
+        counts = np.bincount(np.asarray(self.data["fold"], dtype=np.int64)).tolist()
+        return {"format": CHECKPOINT_FORMAT, "mpbench": __version__,
+                "settings": {k: v for k, v in self.s.to_dict().items() if k not in STOPPING_RULES},
+                "data": data_fingerprint(self.data),
+                "data_summary": {"frames": len(self.data["fold"]), "fold_sizes": counts, **_plain(self.data["attrs"])}}
 
     # --- the steps ---------------------------------------------------------------------------
     def resume(self) -> None:
-        if (self.ckpt / STATE_FILE).exists():
-            self.state = io.read_json(self.ckpt / STATE_FILE)
-            self.backend.load_checkpoint(self.ckpt)
-            self.state["resumed_at"].append(self.state["epoch"] + 1)
-            log.info("resuming from checkpoint %s: continuing at epoch %d", self.ckpt, self.state["epoch"] + 1)
+        """Continue from the checkpoint if it is this run's and intact; else move it aside (see the module doc)."""
+        path = self.ckpt / STATE_FILE
+        if not path.exists():
+            self._remove_unreferenced()   # pieces of a first epoch that never completed its checkpoint
+            return
+        try:
+            state = io.read_json(path)
+            if not isinstance(state, dict) or "epoch" not in state:
+                raise ValueError("not a checkpoint state")
+        except (OSError, ValueError) as e:
+            return self._move_aside("damaged", f"its {STATE_FILE} does not read ({io.first_line(e)})")
+        differences = fingerprint_differences(state.get("fingerprint"), self.fingerprint)
+        if differences:
+            return self._move_aside("stale", "it was written for another run: " + "; ".join(differences))
+        problem = self._files_problem(state)
+        if problem:
+            return self._move_aside("damaged", problem)
+        try:
+            self.backend.load_checkpoint(self.ckpt / state["last_dir"])
+        except Exception as e:
+            if self.backend.is_oom(e):
+                raise
+            self._move_aside("damaged", f"it does not load ({io.first_line(e)})")
+            self._fresh_backend()   # the failed load may have changed weights or optimiser state
+            return
+        self.state = state
+        self._remove_unreferenced()
+        self.state["resumed_at"].append(self.state["epoch"] + 1)
+        log.info("resuming from checkpoint %s: continuing at epoch %d", self.ckpt, self.state["epoch"] + 1)
+
+    def _files_problem(self, state: dict) -> str | None:
+        """Why the files the state names are not as it recorded them (None: they are)."""
+        for rel, size in (state.get("files") or {}).items():
+            f = self.ckpt / rel
+            if not f.is_file():
+                return f"{rel} is missing"
+            if f.stat().st_size != size:
+                return f"{rel} is {f.stat().st_size} bytes, its state recorded {size} (cut short?)"
+        if not state.get("last_dir") or (state.get("best_epoch") is not None and not state.get("best_dir")):
+            return f"its {STATE_FILE} names no weights"
+        return None
+
+    def _move_aside(self, kind: str, why: str) -> None:
+        """Move the checkpoint's files to ``checkpoint.<kind>-<time>/`` beside it; training starts afresh."""
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        dest = self.ckpt.with_name(f"{self.ckpt.name}.{kind}-{stamp}")
+        n = 1
+        while dest.exists():
+            n += 1
+            dest = self.ckpt.with_name(f"{self.ckpt.name}.{kind}-{stamp}-{n}")
+        dest.mkdir(parents=True)
+        for p in list(self.ckpt.iterdir()):
+            if p.name not in (locks.CKPT_LOCK, locks.CKPT_OWNER):
+                p.rename(dest / p.name)
+        log.warning("checkpoint %s not resumed: %s. Moved aside to %s (kept; delete it when no longer needed). "
+                    "Training starts at epoch 1.", self.ckpt, why, dest)
+        self.set_aside.append({"path": str(dest), "reason": why})
+        self.state = self._fresh_state()
+
+    def _fresh_backend(self) -> None:
+        self.backend = None
+        gc.collect()
+        self.backend = make_backend(self.s, split_fold(self.data, self.s.fold, self.s.samples_limit))
+        self.meter = EnergyMeter(self.backend.gpu_index)
+
+    def _remove_unreferenced(self) -> None:
+        """Delete what the state does not name: older epochs, pieces of an epoch whose checkpoint failed."""
+        if not self.ckpt.is_dir():
+            return
+        keep = {STATE_FILE, locks.CKPT_LOCK, locks.CKPT_OWNER, self.state.get("last_dir"), self.state.get("best_dir")}
+        for p in self.ckpt.iterdir():
+            if p.name not in keep:
+                shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
 
     def done(self) -> bool:
         return self.state["epoch"] >= self.s.max_epochs or self.state["wait"] >= self.s.patience
@@ -77,14 +228,35 @@ class TrainingRun:
 
     def update_best(self, entry: dict) -> None:
         if entry["val_iou"] > self.state["best_iou"]:
-            self.state.update(best_iou=entry["val_iou"], best_epoch=entry["epoch"], wait=0)
-            self.backend.save_best(self.ckpt)
+            self.state.update(best_iou=entry["val_iou"], best_epoch=entry["epoch"], wait=0,
+                              best_dir=_epoch_dir(entry["epoch"]))
+            self.backend.save_best(self.ckpt / self.state["best_dir"])
         else:
             self.state["wait"] += 1
 
     def checkpoint(self) -> None:
-        self.backend.save_checkpoint(self.ckpt)
+        """The epoch's weights and optimiser in ``epochNNNN/``, then the state naming them (written last)."""
+        self.state["last_dir"] = _epoch_dir(self.state["epoch"])
+        self.backend.save_checkpoint(self.ckpt / self.state["last_dir"])
+        self.state["files"] = {f"{d}/{f.name}": f.stat().st_size
+                               for d in sorted({self.state["last_dir"], self.state["best_dir"]} - {None})
+                               for f in sorted((self.ckpt / d).iterdir()) if f.is_file()}
         io.write_json(self.ckpt / STATE_FILE, self.state)
+
+    def save_epoch(self, entry: dict) -> None:
+        """Record a finished epoch: history, best weights, checkpoint — all or nothing (on an error the
+        state on disk and in memory stays the previous epoch's, and this epoch's files are removed)."""
+        before = copy.deepcopy(self.state)
+        try:
+            self.state["history"].append(entry)
+            self.update_best(entry)
+            self.state["epoch"] = entry["epoch"]
+            self.checkpoint()
+        except BaseException:
+            self.state = before
+            shutil.rmtree(self.ckpt / _epoch_dir(entry["epoch"]), ignore_errors=True)
+            raise
+        self._remove_unreferenced()
 
     def log_epoch(self, entry: dict) -> None:
         recent = [h["seconds"] + h.get("val_seconds", 0) for h in self.state["history"][-5:]]
@@ -99,13 +271,11 @@ class TrainingRun:
         try:
             while not self.done():
                 entry = self.run_epoch()
-                self.state["history"].append(entry)
                 if entry["loss"] is None:
+                    self.state["history"].append(entry)
                     self.status = Status.DIVERGED
                     break
-                self.update_best(entry)
-                self.state["epoch"] = entry["epoch"]
-                self.checkpoint()
+                self.save_epoch(entry)
                 self.log_epoch(entry)
         except Exception as e:
             if not self.backend.is_oom(e):
@@ -115,7 +285,7 @@ class TrainingRun:
 
     def save_model(self, model_path) -> None:
         if self.state["best_epoch"] is not None:
-            self.backend.restore_best(self.ckpt)
+            self.backend.restore_best(self.ckpt / self.state["best_dir"])
         self.backend.save_model(model_path)
 
     def timed_epochs(self) -> tuple[list[dict], str | None]:
@@ -134,6 +304,7 @@ class TrainingRun:
             "epochs": st["epoch"], "best_epoch": st["best_epoch"],
             "stopped_early": self.status == Status.OK and st["wait"] >= self.s.patience,
             "resumed_at_epochs": st["resumed_at"], "history": st["history"],
+            **({"checkpoints_set_aside": self.set_aside} if self.set_aside else {}),
             "data": {"h5": str(self.h5_path), **{k: self.data["attrs"][k] for k in ("seed", "n_folds", "crop_policy")}},
             **(extra or {}),
         }
@@ -148,14 +319,19 @@ class TrainingRun:
 
 
 def train(settings: RunSettings, h5_path, result_path, model_path, checkpoint_dir, extra: dict | None = None) -> dict:
-    """Train one fold; writes ``result_path`` (one record) and ``model_path`` unless it raises."""
-    run = TrainingRun(settings, h5_path, checkpoint_dir)
-    run.resume()
-    run.fit()
-    run.save_model(model_path)
-    rec = run.result(model_path, extra)
-    record.write(result_path, [rec])
-    shutil.rmtree(run.ckpt, ignore_errors=True)
+    """Train one fold; writes ``result_path`` (one record) and ``model_path`` unless it raises.
+
+    The checkpoint folder is held for the whole run (:func:`mpbench.locks.claim_checkpoint`): a job
+    that finds another live process holding it raises :class:`~mpbench.locks.LockedError`.
+    """
+    with locks.claim_checkpoint(checkpoint_dir):
+        run = TrainingRun(settings, h5_path, checkpoint_dir)
+        run.resume()
+        run.fit()
+        run.save_model(model_path)
+        rec = run.result(model_path, extra)
+        record.write(result_path, [rec])
+        shutil.rmtree(run.ckpt, ignore_errors=True)
     per_sample = rec["latency"]["per_sample_s"]["mean"] if rec["latency"] else None
     log.info("done: status %s, %d epochs, best val IoU %s, %s s/sample", rec["status"], rec["details"]["epochs"],
              rec["iou"], per_sample)
