@@ -33,3 +33,13 @@ def test_threshold_is_strictly_above_one_half():
     at = np.full((1, 2, 2), THRESHOLD, np.float32)
     assert image_counts(at, truth) == ([0], [4])
     assert image_counts(at + 1e-3, truth) == ([4], [4])
+
+
+def test_per_image_block_round_trips_compactly():
+    from mpbench import record
+    packed = record.per_image(np.array([5, 2, 9]), np.array([0.5, 1.0, 0.25]))
+    index, iou = record.unpack_per_image(packed)
+    assert index.tolist() == [5, 2, 9] and iou.tolist() == [0.5, 1.0, 0.25] and packed["n"] == 3
+    assert record.per_image(None, [1.0]) is None
+    with pytest.raises(ValueError, match="2 HDF5 rows for 1"):
+        record.per_image([1, 2], [0.5])

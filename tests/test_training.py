@@ -71,6 +71,11 @@ def test_trainer_learns_and_records(framework, train_h5, tmp_path):
     assert t["statistic"] == "mean" and math.isclose(t["throughput"] * t["per_sample_s"]["mean"], 1.0)
     assert t["samples_s"] == [h["seconds"] / n_train for h in saved["details"]["history"][1:]]
     assert saved["joules_per_sample"] is None and saved["energy_meter"]["reason"]
+    # Per-image IoU of the best weights, keyed by HDF5 row: pairs two models of a fold image by image.
+    index, per_image = record.unpack_per_image(saved["details"]["per_image_iou"])
+    assert len(index) == len(per_image) == saved["details"]["n_val"] and per_image.dtype.itemsize == 4
+    assert float(per_image.mean()) == pytest.approx(saved["iou"], abs=1e-6)
+    assert 0 <= saved["details"]["iou_pooled"] <= 1
     prov = saved["provenance"]
     assert prov["hostname"] and prov["cpu"] and prov["python"]
     assert prov["torch" if framework == "pytorch" else "tensorflow"]

@@ -86,6 +86,29 @@ def make(stage: str, settings: dict, *, status: str, prov: dict, model_path=None
     }
 
 
+def per_image(index, iou) -> dict | None:
+    """Per-image IoU keyed by HDF5 row, compact: little-endian int32 rows and float32 IoUs, base64."""
+    import base64
+
+    import numpy as np
+    if index is None or iou is None:
+        return None
+    rows, values = np.asarray(index, dtype="<i4"), np.asarray(iou, dtype="<f4")
+    if rows.shape != values.shape:
+        raise ValueError(f"{len(rows)} HDF5 rows for {len(values)} IoU values")
+    return {"n": len(rows), "encoding": "base64 <i4 index, <f4 iou",
+            "index": base64.b64encode(rows.tobytes()).decode(), "iou": base64.b64encode(values.tobytes()).decode()}
+
+
+def unpack_per_image(packed: dict):
+    """``(index, iou)`` NumPy arrays of a :func:`per_image` block."""
+    import base64
+
+    import numpy as np
+    return (np.frombuffer(base64.b64decode(packed["index"]), dtype="<i4"),
+            np.frombuffer(base64.b64decode(packed["iou"]), dtype="<f4"))
+
+
 def write(path, records: list[dict]) -> None:
     io.write_json(path, {"record_version": RECORD_VERSION, "records": records})
 

@@ -33,6 +33,7 @@ class FoldSplit:
     x_val: np.ndarray
     y_val: np.ndarray
     fold: int
+    val_index: np.ndarray | None = None   # HDF5 row of each validation frame (pairs models image by image)
 
 
 def load_h5(path: str | Path) -> dict:
@@ -64,7 +65,7 @@ def split_fold(data: dict, fold: int, limit: int | None = None) -> FoldSplit:
     if limit:
         tr_idx, va_idx = tr_idx[:limit], va_idx[:limit]
     return FoldSplit(data["images"][tr_idx], data["masks"][tr_idx],
-                     data["images"][va_idx], data["masks"][va_idx], fold)
+                     data["images"][va_idx], data["masks"][va_idx], fold, va_idx)
 
 
 def stage_to_local(path: str | Path, enabled: bool = True) -> Path:

@@ -101,6 +101,7 @@ def infer_stage(settings, *, compile_json, int8_path, h5_path, result_path, n_im
         return write(Status.FAILED, error=str(e) if isinstance(e, io.DamagedFileError) else record.error_text(e))
     scores = model.iou(images, masks, settings.empty_iou)
     details["iou_pooled"] = scores["pooled"]
+    details["per_image_iou"] = record.per_image(split.val_index[:n_images], scores["per_image"])
     rec = write(Status.OK, iou=scores["mean"], latency=model.time_batch1(images, warmup, repeats))
     log.info("%s: IoU %.4f, %.2f ms/image (batch 1, median of %d)", device, rec["iou"],
              rec["latency"]["per_sample_s"]["median"] * 1e3, repeats)

@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import io, provenance, record
 from ..data.dataset import load_h5, normalise, split_fold
-from ..frameworks.keras_runtime import cpu_only
+from ..frameworks.keras_runtime import cpu_only, load_keras_model
 from ..metrics import image_counts, iou_scores
 from ..record import Status
 from .convert import convert
@@ -39,12 +39,12 @@ def quantize(settings, *, model_path, h5_path, outputs: dict, result_path, repre
     split = split_fold(load_h5(h5_path), settings.fold)
     rng = np.random.default_rng(settings.seed)
     reps = split.x_train[rng.permutation(len(split.x_train))[:representative_samples]]
-    x_eval, y_eval = split.x_val[:eval_images], split.y_val[:eval_images]
+    x_eval, y_eval, eval_index = split.x_val[:eval_images], split.y_val[:eval_images], split.val_index[:eval_images]
     log.info("quantizing %s (%s, f=%d, fold %d): %d representative training frames, %d validation frames",
              model_path, settings.precision, settings.filters, settings.fold, len(reps), len(x_eval))
 
     source = Status.derived_from(train_record) if train_record else Status.OK
-    trained = keras.models.load_model(model_path, compile=False)
+    trained = load_keras_model(model_path, keras)
     float_iou = keras_iou(trained, x_eval, y_eval, empty_iou=settings.empty_iou)
     model = float32_rebuild(model_path, settings.filters, upsampling="edgetpu" if settings.upsampling != "transpose"
                             else "transpose", trained_upsampling=settings.upsampling, trained=trained)
@@ -64,7 +64,8 @@ def quantize(settings, *, model_path, h5_path, outputs: dict, result_path, repre
             # interpreter may refuse them (XNNPACK cannot prepare NaN weights) and IoU would be noise.
             log.warning("%s: %s, trained weights unusable; %s model written, not evaluated", model_path, source,
                         variant)
-            ev = {"status": source, "error": None, "iou": None, "iou_pooled": None, "latency": None, "io": None}
+            ev = {"status": source, "error": None, "iou": None, "iou_pooled": None, "per_image": None,
+                  "latency": None, "io": None}
         else:
             ev = evaluate_tflite(flat, x_eval, y_eval, threads=settings.threads, warmup=timing_warmup,
                                  repeats=timing_repeats, empty_iou=settings.empty_iou)
@@ -77,6 +78,7 @@ def quantize(settings, *, model_path, h5_path, outputs: dict, result_path, repre
         records.append(record.make(
             "tflite_cpu", settings.to_dict(), status=ev["status"], error=ev["error"], prov=prov, model_path=path,
             run_device="cpu", variant=variant, batch_size=1, latency=ev["latency"], iou=ev["iou"],
-            reference_iou=rebuilt_iou, details={**details, "io": ev["io"], "iou_pooled": ev["iou_pooled"]}))
+            reference_iou=rebuilt_iou, details={**details, "io": ev["io"], "iou_pooled": ev["iou_pooled"],
+                                                "per_image_iou": record.per_image(eval_index, ev["per_image"])}))
     record.write(result_path, records)
     return records

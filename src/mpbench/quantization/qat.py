@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import io, provenance, record
 from ..data.dataset import load_h5, normalise, split_fold
-from ..frameworks.keras_runtime import cpu_only, dice_loss
+from ..frameworks.keras_runtime import cpu_only, dice_loss, load_keras_model
 from ..models import UNetSpec
 from ..record import Status
 from .convert import quiet_convert
@@ -66,7 +66,7 @@ def qat(settings, *, model_path, h5_path, tflite_path, result_path, epochs: int,
     tf = cpu_only(settings.threads)
     split = split_fold(load_h5(h5_path), settings.fold)
     size = split.x_train.shape[1]
-    trained = [np.asarray(v, dtype=np.float32) for v in keras.models.load_model(model_path, compile=False).weights]
+    trained = [np.asarray(v, dtype=np.float32) for v in load_keras_model(model_path, keras).weights]
     base = _float_unet(tf_keras, settings.filters, size)
     if [tuple(w.shape) for w in base.get_weights()] != [w.shape for w in trained]:
         raise ValueError(f"{model_path}: its weights do not fit the f={settings.filters} U-Net")
@@ -95,6 +95,7 @@ def qat(settings, *, model_path, h5_path, tflite_path, result_path, epochs: int,
     if ev["status"] != Status.OK:   # e.g. int8 scales from exploded weights: recorded, the grid goes on
         log.error("QAT int8 model does not run in the interpreter: %s", ev["error"])
     details = {**describe_ops(flat), "io": ev["io"], "iou_pooled": ev["iou_pooled"], "source_model": str(model_path),
+               "per_image_iou": record.per_image(split.val_index[:eval_images], ev["per_image"]),
                "epochs": epochs, "learning_rate": learning_rate, "fit_seconds": seconds, "n_eval": len(x_eval),
                "loss": [float(v) for v in hist.history["loss"]]}
     rec = record.make("qat", settings.to_dict(), status=ev["status"], error=ev["error"], model_path=tflite_path,

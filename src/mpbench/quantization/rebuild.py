@@ -21,7 +21,8 @@ def float32_rebuild(model_path, filters: int, upsampling: str = "edgetpu", batch
         raise ValueError(f"cannot rebuild a {trained_upsampling!r}-upsampling model as {upsampling!r}: "
                          "transposed convolutions carry weights the other modes do not have")
     if trained is None:
-        trained = keras.models.load_model(model_path, compile=False)
+        from ..frameworks.keras_runtime import load_keras_model
+        trained = load_keras_model(model_path, keras)
     size = trained.input_shape[1]
     previous = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")   # also the layers that take no dtype (Input)

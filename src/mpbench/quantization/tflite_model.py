@@ -97,9 +97,10 @@ def evaluate_tflite(flat: bytes, images: np.ndarray, masks: np.ndarray, *, threa
         tfl = TFLiteModel(flat, threads=threads)
     except RuntimeError as e:
         return {"status": Status.FAILED, "error": record.error_text(e), "iou": None, "iou_pooled": None,
-                "latency": None, "io": None}
+                "per_image": None, "latency": None, "io": None}
     scores = tfl.iou(images, masks, empty_iou)
     return {"status": Status.OK, "error": None, "iou": scores["mean"], "iou_pooled": scores["pooled"],
+            "per_image": scores["per_image"],
             "latency": tfl.time_batch1(images, warmup, repeats), "io": tfl.io_details()}
 
 

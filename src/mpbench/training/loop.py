@@ -108,6 +108,7 @@ class TrainingRun:
         self.data = load_h5(h5_path)
         split = split_fold(self.data, settings.fold, settings.samples_limit)
         self.n_train, self.n_val = len(split.x_train), len(split.x_val)
+        self.val_index = split.val_index
         log.info("%s %s %s f=%d fold %d: %d training / %d validation frames, batch %d, up to %d epochs",
                  settings.framework, settings.device, settings.precision, settings.filters, settings.fold,
                  self.n_train, self.n_val, settings.batch_size, settings.max_epochs)
@@ -228,8 +229,11 @@ class TrainingRun:
 
     def update_best(self, entry: dict) -> None:
         if entry["val_iou"] > self.state["best_iou"]:
+            scores = getattr(self.backend, "scores", None)   # per-image IoUs of this evaluation
             self.state.update(best_iou=entry["val_iou"], best_epoch=entry["epoch"], wait=0,
-                              best_dir=_epoch_dir(entry["epoch"]))
+                              best_dir=_epoch_dir(entry["epoch"]),
+                              best_pooled_iou=scores["pooled"] if scores else None,
+                              best_per_image=[float(v) for v in scores["per_image"]] if scores else None)
             self.backend.save_best(self.ckpt / self.state["best_dir"])
         else:
             self.state["wait"] += 1
@@ -305,6 +309,8 @@ class TrainingRun:
             "stopped_early": self.status == Status.OK and st["wait"] >= self.s.patience,
             "resumed_at_epochs": st["resumed_at"], "history": st["history"],
             **({"checkpoints_set_aside": self.set_aside} if self.set_aside else {}),
+            "iou_pooled": st.get("best_pooled_iou"),
+            "per_image_iou": record.per_image(self.val_index, st.get("best_per_image")),
             "data": {"h5": str(self.h5_path), **{k: self.data["attrs"][k] for k in ("seed", "n_folds", "crop_policy")}},
             **(extra or {}),
         }
