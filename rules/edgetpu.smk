@@ -24,6 +24,7 @@ rule edgetpu_infer:
         compiled=rules.edgetpu_compile.output.result,
         model=rules.quantize.output.int8,
         train=rules.train_tensorflow.output.result,
+        quantized=rules.quantize.output.result,
         h5=H5,
     output:
         result=f"{QUANT_DIR}/edgetpu_infer.json",

@@ -77,3 +77,18 @@ def test_gpu_speedup_claim_with_known_ratio():
     slow = [{**r, "settings": {**r["settings"], "precision": {"fp32": "mixed_bf16", "mixed_bf16": "fp32"}[
         r["settings"]["precision"]]}} for r in fast]
     assert verdicts(slow, cfg)[0]["mp_training_faster_on_gpus"] == "contradicted"
+
+
+def test_a_stated_maximum_is_reached_by_the_best_cell_and_energy_without_nvml_is_not_measured():
+    cfg = config(devices=("rtx3090",), gpus=("rtx3090",))
+    cfg["train"]["frameworks"] = ["tensorflow"]
+    recs = []
+    for k in range(3):
+        for p, t in (("fp32", 0.019), ("mixed_bf16", 0.010)):
+            r = rec("train", "tensorflow", "rtx3090", p, k, iou=0.9, per_sample=t, seed=k)
+            r["settings"]["filters"] = 64
+            recs.append(r)
+    v, table = verdicts(recs, cfg)
+    assert v["mp_training_speedup_up_to_1_9"] == "supported"
+    assert v["mp_lowers_training_energy"] == "not measured"
+    assert "NVML" in table.set_index("claim")["detail"]["mp_lowers_training_energy"]

@@ -54,7 +54,8 @@ def compile_stage(settings, *, int8_path, result_path, log_path, compiler: str =
 
 
 def infer_stage(settings, *, compile_json, int8_path, h5_path, result_path, n_images: int, warmup: int,
-                repeats: int, required: bool = True, threads: int = 2, source_status: str = Status.OK) -> dict:
+                repeats: int, required: bool = True, threads: int = 2, source_status: str = Status.OK,
+                reference_iou: float | None = None) -> dict:
     """Time and score the int8 model on the Edge TPU, or (not required) on the CPU as ``cpu-int8``.
 
     ``source_status``: :meth:`Status.derived_from` the training record (``train_diverged`` … when the
@@ -86,6 +87,7 @@ def infer_stage(settings, *, compile_json, int8_path, h5_path, result_path, n_im
     def write(status, **measured_values):
         rec = record.make("edgetpu", settings.to_dict(), status=status, prov=provenance.collect("tensorflow"),
                           model_path=measured, run_device=device, variant="int8", batch_size=1, note=note,
+                          reference_iou=reference_iou,
                           details=details, **measured_values)
         record.write(result_path, [rec])
         return rec

@@ -99,7 +99,8 @@ def qat(settings, *, model_path, h5_path, tflite_path, result_path, epochs: int,
                "epochs": epochs, "learning_rate": learning_rate, "fit_seconds": seconds, "n_eval": len(x_eval),
                "loss": [float(v) for v in hist.history["loss"]]}
     rec = record.make("qat", settings.to_dict(), status=ev["status"], error=ev["error"], model_path=tflite_path,
-                      latency=ev["latency"], iou=ev["iou"], details=details, **common)
+                      latency=ev["latency"], iou=ev["iou"], reference_iou=(train_record or {}).get("iou"),
+                      details=details, **common)
     log.info("QAT int8 IoU %s after %d epochs (%.0f s); Edge TPU ops ok: %s", rec["iou"], epochs, seconds,
              details["edgetpu_check"]["edgetpu_compatible"])
     record.write(result_path, [rec])
