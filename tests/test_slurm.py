@@ -4,7 +4,6 @@ The ``slurm`` tests start a single-node cluster with tests/slurm/local_cluster.s
 slurm-wlm + munge; installed when missing and running as root, as in CI) and stop it afterwards.
 """
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -17,6 +16,8 @@ import h5py
 import numpy as np
 import pytest
 import yaml
+
+from mpbench import record
 
 from conftest import run_snakemake, small_config
 
@@ -166,11 +167,11 @@ def content(root: Path) -> dict:
     with h5py.File(root / "data" / "bagls_224.h5") as f:
         out["h5"] = {k: np.asarray(f[k]).tolist() for k in f.keys()}
     for p in sorted(root.glob("train/**/result.json")):
-        r = json.loads(p.read_text())
-        out[str(p.relative_to(root))] = (r["status"], r["epochs"], [round(h["loss"], 4) for h in r["history"]])
+        r = record.read_one(p)
+        d = r["details"]
+        out[str(p.relative_to(root))] = (r["status"], d["epochs"], [round(h["loss"], 4) for h in d["history"]])
     for p in sorted(root.glob("quantize/**/result.json")):
-        r = json.loads(p.read_text())
-        out[str(p.relative_to(root))] = {v: e["op_counts"] for v, e in r["variants"].items()}
+        out[str(p.relative_to(root))] = {r["variant"]: r["details"]["op_counts"] for r in record.read(p)}
     out["files"] = sorted(str(p.relative_to(root)) for p in root.rglob("*")
                           if p.is_file() and "logs" not in p.parts and ".snakemake" not in p.parts
                           and p.suffix not in (".out",))
