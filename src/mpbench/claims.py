@@ -154,12 +154,9 @@ class Checker:
 
     def iou_equivalent_to_baseline(self, c):
         rows = self._rows(phase="train")
-        deltas = []
-        for p in [p for p in self.config["train"]["precisions"] if p != self.baseline]:
-            for _, g in rows.groupby(["framework", "device", "filters", "fold"]):
-                a, b = g[g["precision"] == p], g[g["precision"] == self.baseline]
-                if len(a) and len(b):
-                    deltas.append(a.iloc[0]["val_iou"] - b.iloc[0]["val_iou"])
+        others = [p for p in self.config["train"]["precisions"] if p != self.baseline]
+        cells = ["framework", "device", "filters", "fold"]
+        deltas = [a["val_iou"] - b["val_iou"] for a, b in self._vs_baseline(rows, others, cells)]
         if not deltas:
             return {"detail": f"no pair of {self.baseline} and another precision trained in this grid"}
         return self._equivalence(deltas, "IoU(other precision) − IoU(baseline), per framework/device/f/fold")
@@ -180,13 +177,9 @@ class Checker:
 
     def quantized_alike(self, c):
         rows = self._rows(phase="tflite_cpu", variant="int8")
-        deltas, ratios = [], []
-        for p in self._mixed():
-            for _, g in rows.groupby(["device", "filters", "fold"]):
-                a, b = g[g["precision"] == p], g[g["precision"] == self.baseline]
-                if len(a) and len(b):
-                    deltas.append(a.iloc[0]["val_iou"] - b.iloc[0]["val_iou"])
-                    ratios.append(stats.speedup(b.iloc[0]["samples_s"], a.iloc[0]["samples_s"]))
+        pairs = list(self._vs_baseline(rows, self._mixed(), ["device", "filters", "fold"]))
+        deltas = [a["val_iou"] - b["val_iou"] for a, b in pairs]
+        ratios = [stats.speedup(b["samples_s"], a["samples_s"]) for a, b in pairs]
         if not deltas:
             return {"detail": "no int8 models from both a mixed-precision and a baseline training run"}
         iou = self._equivalence(deltas, "")
@@ -238,9 +231,7 @@ class Checker:
                 ratios.append(tf.iloc[0]["mean"] / pt.iloc[0]["mean"])
         if not ratios:
             return {"detail": "no cell with both frameworks' speed-ups"}
-        s = stats.over_folds(ratios)
-        return {"measured": s["mean"], "ci_low": s["ci_low"], "ci_high": s["ci_high"], "n": s["n"],
-                "verdict": _verdict(s["ci_low"], s["ci_high"], 1.0), "detail": "speed-up TF / speed-up PyTorch"}
+        return self._ratio(ratios, above=True, detail="speed-up TF / speed-up PyTorch")
 
     def energy_lower(self, c):
         rows, why = self._gpu_rows(phase="train")
@@ -249,17 +240,11 @@ class Checker:
         rows = rows[rows["joules_per_sample"].notna()]
         if rows.empty:
             return {"detail": "no NVML energy in these results"}
-        ratios = []
-        for p in self._mixed():
-            for _, g in rows.groupby(["framework", "device", "filters", "fold"]):
-                a, b = g[g["precision"] == p], g[g["precision"] == self.baseline]
-                if len(a) and len(b):
-                    ratios.append(a.iloc[0]["joules_per_sample"] / b.iloc[0]["joules_per_sample"])
+        ratios = [a["joules_per_sample"] / b["joules_per_sample"]
+                  for a, b in self._vs_baseline(rows, self._mixed(), ["framework", "device", "filters", "fold"])]
         if not ratios:
             return {"detail": "no mixed/baseline pair with NVML energy"}
-        s = stats.over_folds(ratios)
-        return {"measured": s["mean"], "ci_low": s["ci_low"], "ci_high": s["ci_high"], "n": s["n"],
-                "verdict": _verdict(s["ci_low"], s["ci_high"], 1.0, above=False), "detail": "J/sample mixed / baseline"}
+        return self._ratio(ratios, above=False, detail="J/sample mixed / baseline")
 
     def _edgetpu(self):
         rows = self._rows(phase="edgetpu")
@@ -283,6 +268,21 @@ class Checker:
         return {"detail": why or "compiler op counts per f not evaluated yet"}
 
     # --- shared ------------------------------------------------------------------------------
+    def _vs_baseline(self, rows: pd.DataFrame, precisions, keys):
+        """``(row of precision p, row of the baseline)`` for each p and each group of ``keys`` holding both."""
+        for p in precisions:
+            for _, g in rows.groupby(keys):
+                a, b = g[g["precision"] == p], g[g["precision"] == self.baseline]
+                if len(a) and len(b):
+                    yield a.iloc[0], b.iloc[0]
+
+    @staticmethod
+    def _ratio(ratios: list[float], above: bool, detail: str) -> dict:
+        """Ratios over folds/cells: mean, t-interval and the verdict against 1 (above or below)."""
+        s = stats.over_folds(ratios)
+        return {"measured": s["mean"], "ci_low": s["ci_low"], "ci_high": s["ci_high"], "n": s["n"],
+                "verdict": _verdict(s["ci_low"], s["ci_high"], 1.0, above=above), "detail": detail}
+
     def _cells(self, cells: list[dict], threshold: float, pick: str, detail: str = "") -> dict:
         if not cells:
             return {"detail": "no cell with both precisions measured"}
