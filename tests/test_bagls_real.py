@@ -92,15 +92,21 @@ def test_real_sample_preprocesses(real_sample, tmp_path):
         row = rows[int(name.removesuffix(".png"))]
         h, w = int(row["H"]), int(row["W"])
         assert d["video_id"][k] == int(row["video_id"])
-        # Every glottis fits in the 224×224 crop: the cropped mask keeps all of it.
+        # The label-free centre crop may cut the glottis: what it loses is recorded per frame.
         _, mask = read_frame(frames[name])
-        assert d["masks"][k].sum() == mask.sum()
+        assert d["masks"][k].sum() + d["mask_pixels_lost"][k] == mask.sum() == d["mask_pixels"][k]
         assert abs(mask.sum() / (h * w) - float(row["mask_fraction"])) < 1e-4
         if w < 224:   # narrow frames are zero-padded left and right
             pad = (224 - w) // 2
             assert (d["images"][k][:, :pad] == 0).all() and (d["images"][k][:, pad + w:] == 0).all()
     listed = tmp_path / "real_frames.txt"
     assert sorted(map(int, listed.read_text().split())) == sorted(rows)
+    # On these frames the centre crop loses some glottis; the label-guided crop keeps every glottis.
+    assert summary["crop"]["frames_losing_glottis_pixels"] > 0
+    guided = preprocess_bagls(real_sample, tmp_path / "g.h5", n_samples=len(rows), n_folds=2, seed=0,
+                              crop_policy="glottis")
+    assert guided["crop"]["frames_losing_glottis_pixels"] == 0
+    assert load_h5(tmp_path / "g.h5")["mask_pixels_lost"].sum() == 0
 
 
 def test_real_sample_folds_by_video_and_manifest_as_subset(real_sample, tmp_path):

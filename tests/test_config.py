@@ -91,3 +91,27 @@ def test_paper_config_resolves_to_the_papers_setup():
         assert s.spec.tf32 is True and s.learning_rate == 5e-4 and s.batch_size == 128 and s.patience == 10
     for key in ("channels_last", "fused_adam", "data_placement"):
         assert key in cfg["train"], f"the paper config must set train.{key} itself"
+    # Label-free crop; [-1, 1] pixels as the paper's GPU runs (its Edge TPU runs: data.normalisation unit).
+    assert cfg["data"]["crop"]["policy"] == "center" and cfg["data"]["normalisation"] == "symmetric"
+    assert RunSettings.from_config(cfg, "pytorch", "a100", "tf32", 8, 0).normalisation == "symmetric"
+
+
+@pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
+@pytest.mark.parametrize("normalisation", ["symmetric", "unit"])
+def test_models_are_fed_the_configured_normalisation(framework, normalisation):
+    """Training and inference normalise as data.normalisation says: 0 → -1 or 0, 255 → 1."""
+    import numpy as np
+
+    from mpbench.data.dataset import normalise
+    from mpbench.frameworks import runtime
+    from mpbench.settings import RunSettings
+    s = RunSettings(framework=framework, device="cpu", device_type="cpu", precision="fp32", filters=8, fold=0,
+                    normalisation=normalisation, threads=1)
+    images = np.array([[[0, 128], [200, 255]]], np.uint8)
+    for device in (None, "cpu"):   # device-resident and host-resident data
+        x = np.asarray(runtime(s).to_device(images, device=device), np.float32).reshape(images.shape)
+        np.testing.assert_allclose(x, normalise(images, normalisation), atol=1e-6)
+    assert x.min() == (-1.0 if normalisation == "symmetric" else 0.0) and x.max() == 1.0
+    with pytest.raises(ValueError, match="normalisation"):
+        RunSettings(framework=framework, device="cpu", device_type="cpu", precision="fp32", filters=8, fold=0,
+                    normalisation="zscore")

@@ -9,7 +9,7 @@ from PIL import Image
 
 from mpbench.data.bagls import BadSampleError, list_frames, read_frame
 from mpbench.data.dataset import load_h5, normalise, split_fold
-from mpbench.data.preprocess import assign_video_folds, crop_pair, preprocess_bagls
+from mpbench.data.preprocess import assign_video_folds, crop_pair, crop_window, preprocess_bagls
 from mpbench.data.subset import read_frame_list
 from mpbench.data.synthetic import FRAME_SIZES, META_TYPES, write_synthetic_bagls
 
@@ -81,7 +81,7 @@ def test_h5_round_trip(bagls_dir, h5_path):
     assert d["images"].dtype == np.uint8 and d["images"].shape == (40, 224, 224)
     assert d["masks"].dtype == np.uint8 and set(np.unique(d["masks"])) == {0, 1}
     assert d["fold"].dtype == np.int8
-    assert d["attrs"]["seed"] == 1 and d["attrs"]["crop_policy"] == "glottis"
+    assert d["attrs"]["seed"] == 1 and d["attrs"]["crop_policy"] == "center"   # the label-free default
     assert d["attrs"]["source_folder"] == str(bagls_dir.resolve())
     assert d["attrs"]["folds_by"] == "frame" and d["attrs"]["subset"] == ""
     metas = {f"{k}.png": json.loads((bagls_dir / f"{k}.meta").read_text()) for k in range(48)}
@@ -89,9 +89,12 @@ def test_h5_round_trip(bagls_dir, h5_path):
     # Stored values equal a fresh crop of the named source frame.
     frames = {f.image_path.name: f for f in list_frames(bagls_dir)}
     for k in (0, 17, 39):
-        img, msk = crop_pair(*read_frame(frames[d["source"][k]]), 224, "glottis")
+        image, mask = read_frame(frames[d["source"][k]])
+        img, msk, lost = crop_pair(image, mask, 224, "center")
         np.testing.assert_array_equal(d["images"][k], img)
         np.testing.assert_array_equal(d["masks"][k], msk)
+        assert d["mask_pixels"][k] == np.count_nonzero(mask)
+        assert d["mask_pixels_lost"][k] == lost == np.count_nonzero(mask) - np.count_nonzero(msk)
     # Folds: disjoint, covering, balanced.
     a, b = split_fold(d, 0), split_fold(d, 1)
     assert len(a.x_val) + len(b.x_val) == 40 and abs(len(a.x_val) - len(b.x_val)) <= 1
@@ -116,11 +119,49 @@ def test_glottis_crop_keeps_glottis_and_pads_small_frames():
     mask = np.zeros_like(image)
     mask[40:60, 520:560] = 1
     image[mask == 1] = 10
-    img, msk = crop_pair(image, mask, 224, "glottis")
-    assert img.shape == (224, 224) and msk.sum() == mask.sum()
+    img, msk, lost = crop_pair(image, mask, 224, "glottis")
+    assert img.shape == (224, 224) and msk.sum() == mask.sum() and lost == 0
     assert (img == 0).any()  # zero padding above and below
-    img_c, msk_c = crop_pair(image, mask, 224, "center")
-    assert msk_c.sum() == 0  # a centre crop misses this glottis
+    img_c, msk_c, lost_c = crop_pair(image, mask, 224, "center")
+    assert msk_c.sum() == 0 and lost_c == mask.sum()  # a centre crop misses this glottis, and says so
+
+
+@pytest.mark.parametrize("shape", [(512, 256), (256, 120), (512, 512), (224, 224)])
+def test_label_free_crop_never_reads_the_mask(shape):
+    """The default window is the same whether the mask is all zeros or all ones (or not given)."""
+    image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    crops = [crop_pair(image, np.full(shape, v, np.uint8), 224, "center") for v in (0, 1)]
+    np.testing.assert_array_equal(crops[0][0], crops[1][0])
+    padded = tuple(max(224, n) for n in shape)
+    assert crop_window(padded, 224, "center") == crop_window(padded, 224, "center", np.ones(padded))
+    assert crops[0][2] == 0 and crops[1][2] == shape[0] * shape[1] - 224 * 224 + (
+        224 * 224 - min(224, shape[0]) * min(224, shape[1]))   # every mask pixel outside the window
+
+
+def test_glottis_policy_is_label_guided():
+    mask = np.zeros((512, 256), np.uint8)
+    mask[10:30, 20:40] = 1
+    assert crop_window(mask.shape, 224, "glottis", mask) == (0, 0)
+    assert crop_window(mask.shape, 224, "glottis", np.zeros_like(mask)) == crop_window(mask.shape, 224, "center")
+    with pytest.raises(ValueError, match="label-guided"):
+        crop_window(mask.shape, 224, "glottis")
+
+
+def test_crop_loss_in_report(bagls_dir, tmp_path):
+    report = tmp_path / "report.json"
+    summary = preprocess_bagls(bagls_dir, tmp_path / "c.h5", n_samples=40, seed=1, n_folds=2, bad_report=report)
+    d = load_h5(tmp_path / "c.h5")
+    crop = json.loads(report.read_text())["crop"]
+    assert crop == summary["crop"] and crop["policy"] == "center" and not crop["label_guided"]
+    assert crop["frames_with_glottis"] == int((d["mask_pixels"] > 0).sum())
+    assert crop["frames_losing_glottis_pixels"] == int((d["mask_pixels_lost"] > 0).sum())
+    lost = d["mask_pixels_lost"].sum() / d["mask_pixels"].sum()
+    assert crop["glottis_pixels_lost_fraction"] == pytest.approx(lost)
+    guided = preprocess_bagls(bagls_dir, tmp_path / "g.h5", n_samples=40, seed=1, n_folds=2)["crop"]
+    assert guided == summary["crop"]   # deterministic
+    glottis = preprocess_bagls(bagls_dir, tmp_path / "g.h5", n_samples=40, seed=1, n_folds=2,
+                               crop_policy="glottis")["crop"]
+    assert glottis["label_guided"] and glottis["glottis_pixels_lost_fraction"] <= crop["glottis_pixels_lost_fraction"]
 
 
 def test_normalise():

@@ -4,7 +4,7 @@ import pytest
 
 from mpbench import record
 from mpbench.data.dataset import load_h5, normalise, split_fold
-from mpbench.quantization.convert import convert
+from mpbench.quantization.convert import convert, pixel_input_model
 from mpbench.quantization.edgetpu_ops import EDGETPU_SUPPORTED_OPS, edgetpu_check
 from mpbench.quantization.pipeline import keras_iou, quantize
 from mpbench.quantization.rebuild import float32_rebuild
@@ -57,7 +57,7 @@ def test_rebuild_rejects_a_model_of_another_size(trained):
 @pytest.fixture(scope="module")
 def converted(trained, split):
     s, path = trained("tensorflow", "fp32")
-    model = float32_rebuild(path, s.filters, upsampling="edgetpu", batch_size=1)
+    model = pixel_input_model(float32_rebuild(path, s.filters, upsampling="edgetpu", batch_size=1), s.normalisation)
     flats = {v: convert(model, v, split.x_train[:32]) for v in IOU_TOLERANCE}
     return model, flats
 
@@ -79,7 +79,7 @@ def test_int8_has_uint8_io_and_only_integer_tensors(converted):
 def test_variant_iou_within_tolerance_of_float(converted, split, variant):
     model, flats = converted
     x, y = split.x_val, split.y_val
-    float_iou = keras_iou(model, x, y)
+    float_iou = keras_iou(model, x, y, normalisation=None)   # the wrapped model takes raw pixels
     assert float_iou > 0.5
     assert abs(TFLiteModel(flats[variant]).iou(x, y)["mean"] - float_iou) <= IOU_TOLERANCE[variant]
 
@@ -94,7 +94,7 @@ def test_every_exported_model_checked_against_edgetpu_table(converted):
 def test_keras_nearest_upsampling_is_not_edgetpu_friendly(trained, split):
     """Why the `edgetpu` upsampling exists: UpSampling2D converts to ops outside the table."""
     s, path = trained("tensorflow", "fp32")
-    nearest = float32_rebuild(path, s.filters, upsampling="nearest", batch_size=1)
+    nearest = pixel_input_model(float32_rebuild(path, s.filters, upsampling="nearest", batch_size=1), "symmetric")
     check = edgetpu_check(op_details(convert(nearest, "int8", split.x_train[:8])))
     assert not check["edgetpu_compatible"] and check["unsupported_ops"]
 
@@ -112,7 +112,8 @@ def test_quantize_job_writes_models_and_result(trained, train_h5, tmp_path):
     int8 = r["int8"]
     assert int8["details"]["n_eval"] == 20
     assert int8["details"]["float_iou_as_trained"] == pytest.approx(int8["reference_iou"], abs=1e-3)
-    assert int8["details"]["io"]["input"]["dtype"] == "uint8" and int8["details"]["edgetpu_check"]["edgetpu_compatible"]
+    assert int8["details"]["io"]["input"] == {"dtype": "uint8", "quantization": [1.0, 0]}   # the raw pixel
+    assert int8["details"]["edgetpu_check"]["edgetpu_compatible"]
     assert int8["model_path"] == str(outputs["int8"]) and 0 <= int8["iou"] <= 1
     assert int8["latency"]["per_sample_s"]["n"] == 3 and int8["latency"]["throughput"] > 0
     assert r["fp16"]["details"]["op_counts"]["DEQUANTIZE"] > 0   # fp16 weights dequantised at load
@@ -125,9 +126,11 @@ def test_f32_edgetpu_unet_quantizes_to_edgetpu_ops_only():
     from mpbench.models.unet_keras import build_unet
     model = build_unet(UNetSpec(32, upsampling="edgetpu"), input_size=224, batch_size=1, dtype="float32")
     frames = np.random.default_rng(0).integers(0, 256, (4, 224, 224), dtype=np.uint8)
-    ops = op_details(convert(model, "int8", frames))
+    ops = op_details(convert(pixel_input_model(model, "symmetric"), "int8", frames))
     assert edgetpu_check(ops)["edgetpu_compatible"]
-    assert {o["op"] for o in ops} == {"CONV_2D", "MAX_POOL_2D", "CONCATENATION", "RESHAPE", "LOGISTIC", "QUANTIZE"}
+    # MUL and ADD: the [-1, 1] normalisation of the raw uint8 frame, inside the model.
+    assert {o["op"] for o in ops} == {"CONV_2D", "MAX_POOL_2D", "CONCATENATION", "RESHAPE", "LOGISTIC", "QUANTIZE",
+                                      "MUL", "ADD"}
 
 
 def test_quantize_job_after_a_run_with_no_finished_epoch(trained, train_h5, tmp_path):

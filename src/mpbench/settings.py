@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from . import precisions
+from .data.dataset import NORMALISATIONS
 from .frameworks.table import FRAMEWORKS
 
 
@@ -30,6 +31,7 @@ class RunSettings:
     threads: int = 2
     seed: int = 42
     empty_iou: float = 1.0    # IoU of an image whose mask and prediction are both empty
+    normalisation: str = "symmetric"   # pixels → [-1, 1] ("symmetric") or [0, 1] ("unit")
 
     def __post_init__(self):
         if self.framework not in FRAMEWORKS:
@@ -37,6 +39,8 @@ class RunSettings:
         precisions.get(self.precision)   # raises naming the known ones
         if self.data_placement not in ("device", "host"):
             raise ValueError(f"data_placement must be 'device' or 'host', got {self.data_placement!r}")
+        if self.normalisation not in NORMALISATIONS:
+            raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {self.normalisation!r}")
         if self.device_type not in ("cpu", "cuda"):
             raise ValueError(f"device_type must be 'cpu' or 'cuda', got {self.device_type!r}")
 
@@ -62,4 +66,5 @@ class RunSettings:
         return cls(framework=framework, device=device, device_type=device_spec(config, device)["type"],
                    precision=precision, filters=int(filters), fold=int(fold),
                    batch_size=batch_size(t, framework, device, precision, int(filters)),
-                   seed=config["data"]["seed"], empty_iou=float(config["evaluation"]["empty_iou"]), **kw)
+                   seed=config["data"]["seed"], empty_iou=float(config["evaluation"]["empty_iou"]),
+                   normalisation=config["data"]["normalisation"], **kw)

@@ -1,9 +1,10 @@
 """Loading the preprocessed HDF5 into RAM, splitting by fold and normalising.
 
-Normalisation is a load-time choice. ``"symmetric"`` maps uint8 to [-1, 1]; every path uses it:
-training, GPU/CPU inference (as in the paper) and all int8 paths (calibration, the int8 TFLite
-model's uint8 input, the Edge TPU), which quantize the [-1, 1] frame with the input tensor's scale
-and zero point. ``"unit"`` maps to [0, 1]; no workflow rule uses it yet.
+Normalisation (``data.normalisation``) is one choice for the whole run, so every model is fed what
+it was trained on: ``"symmetric"`` maps uint8 pixels p to p/127.5 − 1 in [-1, 1] (the paper's GPU
+training and inference), ``"unit"`` to p/255 in [0, 1] (the paper's Edge TPU experiments). Training
+and GPU/CPU inference normalise on the device (:mod:`mpbench.frameworks`); the TFLite and Edge TPU
+models take the raw uint8 frame and normalise inside the model (:mod:`mpbench.quantization.convert`).
 """
 from __future__ import annotations
 
@@ -13,16 +14,22 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-NORMALISATIONS = ("symmetric", "unit")
+# normalised = pixel * scale + offset
+PIXEL_SCALE_OFFSET = {"symmetric": (1.0 / 127.5, -1.0), "unit": (1.0 / 255.0, 0.0)}
+NORMALISATIONS = tuple(PIXEL_SCALE_OFFSET)
+
+
+def pixel_scale_offset(mode: str) -> tuple[float, float]:
+    """(scale, offset) with normalised = pixel * scale + offset, for ``data.normalisation`` ``mode``."""
+    try:
+        return PIXEL_SCALE_OFFSET[mode]
+    except KeyError:
+        raise ValueError(f"unknown normalisation {mode!r}; choose one of {NORMALISATIONS}") from None
 
 
 def normalise(images: np.ndarray, mode: str = "symmetric") -> np.ndarray:
-    x = images.astype(np.float32) / 255.0
-    if mode == "symmetric":
-        return x * 2.0 - 1.0
-    if mode == "unit":
-        return x
-    raise ValueError(f"unknown normalisation {mode!r}; choose one of {NORMALISATIONS}")
+    scale, offset = pixel_scale_offset(mode)
+    return images.astype(np.float32) * np.float32(scale) + np.float32(offset)
 
 
 @dataclass
@@ -51,6 +58,9 @@ def load_h5(path: str | Path) -> dict:
             "source": [s.decode() if isinstance(s, bytes) else s for s in f["source"][...]],
             # The meta's "Video Id" per frame (-1: unknown); None in HDF5 files from before it was stored.
             "video_id": f["video_id"][...] if "video_id" in f else None,
+            # Glottis pixels per frame and those the crop cut off; None in HDF5 files from before.
+            "mask_pixels": f["mask_pixels"][...] if "mask_pixels" in f else None,
+            "mask_pixels_lost": f["mask_pixels_lost"][...] if "mask_pixels_lost" in f else None,
             "attrs": dict(f.attrs),
         }
 

@@ -2,13 +2,18 @@
 
 Crop policies (``data.crop.policy``):
 
-- ``glottis`` (default): a ``size``×``size`` window centred on the centre of the glottis mask's
-  bounding box, shifted to lie inside the frame; frames with an empty mask (closed glottis) are
-  centre-cropped. This keeps the object of interest in every crop, whatever the frame size.
-- ``center``: the central window.
+- ``center`` (default): the central ``size``×``size`` window. Label-free: the window depends on
+  the frame's size only, never on its mask, so the input a model is evaluated on is not chosen by
+  the answer. The paper says only "cropped".
+- ``glottis``: *label-guided* — a window centred on the glottis mask's bounding box, shifted to lie
+  inside the frame (empty mask: central). It keeps the glottis in every crop, but it reads the
+  ground truth of validation and Edge TPU frames too, which flatters their IoU; an explicit option
+  for comparison, not a deployable rule.
 
 Frames smaller than ``size`` in a dimension are zero-padded symmetrically in that dimension
-(image and mask alike) before cropping.
+(image and mask alike) before cropping. What a crop costs is recorded per frame: ``mask_pixels``
+(glottis pixels in the frame) and ``mask_pixels_lost`` (those outside the window), summarised in
+the preprocess report (frames losing any glottis, frames losing all of it, share of pixels lost).
 
 Frames: ``n_samples`` drawn by a seeded permutation (the paper), or taken in order from a frame
 list (``data.subset``, :mod:`mpbench.data.subset`). Folds (``data.folds_by``): ``frame``, a seeded
@@ -17,7 +22,8 @@ fold sizes as equal as possible. Folds come from their own seeded stream, so the
 the same order and the same seed give the same folds however the frames were chosen.
 
 The HDF5 holds ``images`` uint8 (N,S,S), ``masks`` uint8 in {0,1}, ``fold`` int8 in 0..k-1,
-``source`` (frame file names), ``video_id`` int64 (the meta's "Video Id", -1 where unknown), and
+``source`` (frame file names), ``video_id`` int64 (the meta's "Video Id", -1 where unknown),
+``mask_pixels`` and ``mask_pixels_lost`` int32 (glottis pixels in the frame / outside the crop), and
 attrs (seed, n_folds, folds_by, crop policy and size, source folder, subset file or "", frames
 skipped, mpbench version). Beside it, ``<stem>_frames.txt`` lists the indices N used, one per line
 in HDF5 row order: give it as ``data.subset`` to reproduce the same HDF5 elsewhere. Pixels stay
@@ -41,7 +47,8 @@ from .bagls import BadSampleError, Frame, list_frames, read_frame, video_id
 from .subset import frames_list_path, read_frame_list, write_frame_list
 
 log = logging.getLogger(__name__)
-CROP_POLICIES = ("glottis", "center")
+CROP_POLICIES = ("center", "glottis")
+LABEL_GUIDED = ("glottis",)   # policies that read the mask
 FOLDS_BY = ("frame", "video")
 
 
@@ -53,25 +60,48 @@ def pad_to(arr: np.ndarray, size: int) -> np.ndarray:
     return np.pad(arr, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)))
 
 
-def crop_window(mask: np.ndarray, size: int, policy: str) -> tuple[int, int]:
-    """Top-left corner (y0, x0) of the crop window for a (padded) mask."""
+def crop_window(shape: tuple[int, int], size: int, policy: str, mask: np.ndarray | None = None) -> tuple[int, int]:
+    """Top-left corner (y0, x0) of the crop window in a (padded) frame of ``shape``.
+
+    ``center`` looks at ``shape`` only; ``mask`` is read by the label-guided ``glottis`` policy alone.
+    """
     if policy not in CROP_POLICIES:
         raise ValueError(f"unknown crop policy {policy!r}; choose one of {CROP_POLICIES}")
-    h, w = mask.shape
+    h, w = shape
     cy, cx = h / 2, w / 2
-    if policy == "glottis" and mask.any():
-        rows = np.flatnonzero(mask.any(axis=1))
-        cols = np.flatnonzero(mask.any(axis=0))
-        cy, cx = (rows[0] + rows[-1] + 1) / 2, (cols[0] + cols[-1] + 1) / 2
+    if policy == "glottis":
+        if mask is None:
+            raise ValueError("the glottis crop policy is label-guided: it needs the frame's mask")
+        if mask.any():
+            rows = np.flatnonzero(mask.any(axis=1))
+            cols = np.flatnonzero(mask.any(axis=0))
+            cy, cx = (rows[0] + rows[-1] + 1) / 2, (cols[0] + cols[-1] + 1) / 2
     y0 = int(np.clip(round(cy - size / 2), 0, h - size))
     x0 = int(np.clip(round(cx - size / 2), 0, w - size))
     return y0, x0
 
 
 def crop_pair(image: np.ndarray, mask: np.ndarray, size: int, policy: str):
+    """(image crop, mask crop, mask pixels lost): the mask pixels of the frame outside the window."""
     image, mask = pad_to(image, size), pad_to(mask, size)
-    y0, x0 = crop_window(mask, size, policy)
-    return image[y0:y0 + size, x0:x0 + size], mask[y0:y0 + size, x0:x0 + size]
+    y0, x0 = crop_window(mask.shape, size, policy, mask if policy in LABEL_GUIDED else None)
+    crop_m = mask[y0:y0 + size, x0:x0 + size]
+    lost = int(np.count_nonzero(mask)) - int(np.count_nonzero(crop_m))
+    return image[y0:y0 + size, x0:x0 + size], crop_m, lost
+
+
+def crop_loss_summary(mask_pixels: np.ndarray, lost: np.ndarray, sources: list[str]) -> dict:
+    """What the crop cost over all frames, as the preprocess report states it."""
+    open_ = mask_pixels > 0
+    worst = np.argsort(-(lost / np.maximum(mask_pixels, 1)), kind="stable")[:5]
+    return {
+        "frames_with_glottis": int(open_.sum()),
+        "frames_losing_glottis_pixels": int((lost > 0).sum()),
+        "frames_losing_whole_glottis": int((open_ & (lost == mask_pixels)).sum()),
+        "glottis_pixels_lost_fraction": float(lost.sum() / mask_pixels.sum()) if mask_pixels.sum() else 0.0,
+        "worst_frames": [{"file": sources[i], "mask_pixels": int(mask_pixels[i]), "lost": int(lost[i])}
+                         for i in worst if lost[i] > 0],
+    }
 
 
 def assign_folds(n: int, n_folds: int, rng: np.random.Generator) -> np.ndarray:
@@ -146,7 +176,7 @@ def preprocess_bagls(
     seed: int = 42,
     n_folds: int = 4,
     crop_size: int = 224,
-    crop_policy: str = "glottis",
+    crop_policy: str = "center",
     on_bad_sample: str = "error",
     bad_report: str | Path | None = None,
     progress_every: int = 500,
@@ -177,6 +207,8 @@ def preprocess_bagls(
     sources: list[str] = []
     indices: list[int] = []
     videos: list[int] = []
+    mask_pixels = np.zeros(n_samples, np.int32)
+    lost = np.zeros(n_samples, np.int32)
     bad: list[dict] = []
     t0 = time.perf_counter()
     for i in order:
@@ -193,7 +225,8 @@ def preprocess_bagls(
             bad.append({"file": str(e.path), "reason": e.reason})
             continue
         k = len(sources)
-        images[k], masks[k] = crop_pair(image, mask, crop_size, crop_policy)
+        images[k], masks[k], lost[k] = crop_pair(image, mask, crop_size, crop_policy)
+        mask_pixels[k] = np.count_nonzero(mask)
         sources.append(frame.image_path.name)
         indices.append(frame.index)
         videos.append(vid)
@@ -224,17 +257,26 @@ def preprocess_bagls(
         "n_bad_skipped": len(bad), "folds_by": folds_by,
         "subset": str(Path(subset).resolve()) if subset is not None else "",
     }
-    write_h5(out_h5, images, masks, folds, sources, attrs, video_ids)
+    write_h5(out_h5, images, masks, folds, sources, attrs, video_ids,
+             extra={"mask_pixels": mask_pixels, "mask_pixels_lost": lost})
     write_frame_list(frames_list, indices)
     seconds = time.perf_counter() - t0
     known = video_ids[video_ids >= 0]
     summary = {"n_samples": n_samples, "seconds": seconds, "bad_frames": bad, **attrs,
                "frames_list": str(frames_list), "n_videos": int(len(np.unique(known))) if len(known) else None,
-               "fold_sizes": np.bincount(folds, minlength=n_folds).tolist()}
+               "fold_sizes": np.bincount(folds, minlength=n_folds).tolist(),
+               "crop": {"policy": crop_policy, "size": crop_size,
+                        "label_guided": crop_policy in LABEL_GUIDED,
+                        **crop_loss_summary(mask_pixels, lost, sources)}}
     if bad_report is not None:
         write_text(bad_report, json.dumps(summary, indent=2))
     log.info("wrote %s and %s: %d frames in %.1f s, %d bad frames skipped, folds by %s (sizes %s)",
              out_h5, frames_list.name, n_samples, seconds, len(bad), folds_by, summary["fold_sizes"])
+    c = summary["crop"]
+    log.info("%s crop (%s): %d of %d frames with an open glottis lose glottis pixels outside the window, "
+             "%d lose all of it; %.2f %% of all glottis pixels lost", crop_policy,
+             "label-guided" if c["label_guided"] else "label-free", c["frames_losing_glottis_pixels"],
+             c["frames_with_glottis"], c["frames_losing_whole_glottis"], 100 * c["glottis_pixels_lost_fraction"])
     return summary
 
 
@@ -246,7 +288,7 @@ def _video_id_if_known(frame: Frame) -> int:
         return -1
 
 
-def write_h5(path, images, masks, folds, sources, attrs: dict, video_ids=None) -> None:
+def write_h5(path, images, masks, folds, sources, attrs: dict, video_ids=None, extra: dict | None = None) -> None:
     chunk = (min(32, len(images)),) + images.shape[1:]
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
@@ -256,4 +298,6 @@ def write_h5(path, images, masks, folds, sources, attrs: dict, video_ids=None) -
             f.create_dataset("source", data=np.array(sources, dtype=object), dtype=h5py.string_dtype())
             if video_ids is not None:
                 f.create_dataset("video_id", data=np.asarray(video_ids, np.int64))
+            for key, values in (extra or {}).items():
+                f.create_dataset(key, data=values)
             f.attrs.update(attrs)

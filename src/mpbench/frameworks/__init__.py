@@ -1,7 +1,7 @@
 """What each framework provides to every stage: one runtime per framework, described by :class:`Runtime`.
 
 A runtime sets up threads, device and precision for one :class:`~mpbench.settings.RunSettings`,
-moves uint8 frames to the device normalised to [-1, 1], synchronises the device, recognises
+moves uint8 frames to the device normalised (data.normalisation), synchronises the device, recognises
 out-of-memory errors, reports peak memory, builds/saves/loads the U-Net and gives a compiled predict.
 The training backends, the inference runners and the benchmarks all go through it; quantization
 (CPU-only Keras work) uses :func:`keras_runtime.cpu_only`.

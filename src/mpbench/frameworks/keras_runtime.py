@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.dataset import normalise, pixel_scale_offset
 from ..io import atomic_path, damaged
 from ..precisions import PrecisionUnavailable
 from . import host_peak_memory_bytes, says_out_of_memory
@@ -83,18 +84,20 @@ class KerasRuntime:
 
     # --- data and execution ------------------------------------------------------------------
     def to_device(self, images: np.ndarray, masks: np.ndarray | None = None, device=None):
-        """uint8 (N, H, W) frames → (N, H, W, 1) in [-1, 1]; masks (if given) float {0, 1}.
+        """uint8 (N, H, W) frames → (N, H, W, 1) normalised (``settings.normalisation``); masks (if given) float {0, 1}.
 
         On the device in the policy's compute dtype, or (``device="cpu"``: host-resident data) as
         float32 NumPy arrays in RAM, copied per batch by :meth:`batch_to_device`.
         """
         tf = self.tf
         if device == "cpu":
-            x = images[..., None].astype(np.float32) / 127.5 - 1.0
+            x = normalise(images[..., None], self.s.normalisation)
             return x if masks is None else (x, masks[..., None].astype(np.float32))
         with tf.device(self.device):
             x = tf.constant(images[..., None])
-            x = tf.cast(tf.cast(x, tf.float32) / 127.5 - 1.0, self.keras.mixed_precision.global_policy().compute_dtype)
+            scale, offset = pixel_scale_offset(self.s.normalisation)
+            compute = self.keras.mixed_precision.global_policy().compute_dtype
+            x = tf.cast(tf.cast(x, tf.float32) * scale + offset, compute)
             if masks is None:
                 return x
             return x, tf.cast(tf.constant(masks[..., None]), tf.float32)

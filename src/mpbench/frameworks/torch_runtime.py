@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.dataset import pixel_scale_offset
 from ..io import atomic_path, damaged
 from ..models import UNetSpec
 from ..models.unet_torch import build_unet
@@ -82,14 +83,15 @@ class TorchRuntime:
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     def to_device(self, images: np.ndarray, masks: np.ndarray | None = None, device=None):
-        """uint8 (N, H, W) frames → (N, 1, H, W) in [-1, 1]; masks (if given) in {0, 1}.
+        """uint8 (N, H, W) frames → (N, 1, H, W) normalised (``settings.normalisation``); masks (if given) in {0, 1}.
 
         On this runtime's device, or on ``device`` (``"cpu"``: host-resident data, pinned when a GPU
         will read it, copied per batch by :meth:`batch_to_device`).
         """
         device = torch.device(device) if device else self.device
         x = torch.from_numpy(np.ascontiguousarray(images)).to(device).unsqueeze(1)
-        x = (x.float() / 127.5 - 1.0).to(self.param_dtype).contiguous(memory_format=self.memory_format)
+        scale, offset = pixel_scale_offset(self.s.normalisation)
+        x = (x.float() * scale + offset).to(self.param_dtype).contiguous(memory_format=self.memory_format)
         y = None if masks is None else torch.from_numpy(np.ascontiguousarray(masks)).to(device).unsqueeze(1)
         y = None if y is None else y.to(self.param_dtype)
         if device != self.device and self.device.type == "cuda":

@@ -34,16 +34,24 @@ def _conv_block(x, c: int, name: str, dtype=None, keras=None):
     return x
 
 
-def build_unet(spec: UNetSpec, input_size: int = 224, batch_size: int | None = None, dtype=None, keras=None):
+def build_unet(spec: UNetSpec, input_size: int = 224, batch_size: int | None = None, dtype=None, keras=None,
+               pixel_input: str | None = None):
     """The Keras U-Net. ``batch_size`` fixes the batch dimension (TFLite export uses 1).
 
     ``keras``: the Keras module to build with (default Keras 3; ``tf_keras`` for quantization-aware
-    training, which tensorflow-model-optimization only supports there).
+    training, which tensorflow-model-optimization only supports there). ``pixel_input``: a
+    normalisation name (``data.normalisation``); the model then takes raw pixel values 0..255 and
+    normalises them in a ``Rescaling`` layer named ``normalise`` (no weights: the weight list is
+    the same either way).
     """
     keras = keras or _keras()
     layers = keras.layers
     inp = keras.Input((input_size, input_size, spec.in_channels), batch_size=batch_size, name="image")
     x, skips = inp, []
+    if pixel_input is not None:
+        from ..data.dataset import pixel_scale_offset
+        scale, offset = pixel_scale_offset(pixel_input)
+        x = layers.Rescaling(scale, offset, name="normalise", dtype=dtype)(x)
     for i, c in enumerate(spec.encoder_channels):
         x = _conv_block(x, c, f"enc{i}", dtype, keras)
         skips.append(x)

@@ -1,10 +1,16 @@
 """Keras → TFLite in three variants: full-integer int8 (uint8 I/O, for the Edge TPU), float16, dynamic range.
 
-int8: weights and activations int8, calibrated on a representative dataset of training frames
-(normalised to [-1, 1] as in training); input and output tensors uint8, as the Edge TPU wants. The
-input's scale and zero point come from the calibration (for frames spanning the full 8-bit range
-they are ≈ 2/255 and 127, i.e. the raw pixel), so callers quantise the normalised frame with the
-model's own input parameters (:meth:`~mpbench.quantization.tflite_model.TFLiteModel.quantize_input`).
+Every TFLite model takes the raw frame: the float model is wrapped behind a ``Rescaling`` layer
+that applies ``data.normalisation`` (:func:`pixel_input_model`), so the input tensor holds pixel
+values 0..255 and a camera frame goes in unchanged.
+
+int8: weights and activations int8, calibrated on a representative dataset of training frames;
+input and output tensors uint8, as the Edge TPU wants. The input's quantization is fixed, not
+learned: scale 1, zero point 0, so each of the 256 pixel values is its own code and nothing is
+clipped. (Calibration sets a tensor's range to the min and max it sees; frames without a 0 or a
+255 pixel would narrow the input range and clip bright reflections. So the first calibration frame
+has its two top-left pixels set to 0 and 255 — a copy; the frames on disk are untouched — and
+:func:`check_pixel_input` refuses a model whose input is not exactly scale 1, zero point 0.)
 The output is the probability in [0, 1] (scale 1/256, zero point 0).
 """
 from __future__ import annotations
@@ -15,14 +21,45 @@ import logging
 
 import numpy as np
 
-from ..data.dataset import normalise
+from ..data.dataset import pixel_scale_offset
 
 VARIANTS = ("int8", "fp16", "dynamic")
 log = logging.getLogger(__name__)
 
 
+def pixel_input_model(model, normalisation: str):
+    """``model`` (fed normalised frames) behind a layer that normalises raw pixel values 0..255."""
+    import keras
+    scale, offset = pixel_scale_offset(normalisation)
+    inp = keras.Input(shape=model.input_shape[1:], batch_size=model.input_shape[0], name="pixels")
+    x = keras.layers.Rescaling(scale, offset, name=f"normalise_{normalisation}", dtype="float32")(inp)
+    return keras.Model(inp, model(x), name=f"{model.name}_pixels")
+
+
+def calibration_frames(images: np.ndarray) -> np.ndarray:
+    """Representative frames (uint8 (N, H, W)) as float pixels, the first one spanning 0..255."""
+    if images is None or not len(images):
+        raise ValueError("int8 quantization needs representative images")
+    reps = images[..., None].astype(np.float32)
+    reps[0].flat[0], reps[0].flat[1] = 0.0, 255.0
+    return reps
+
+
+def check_pixel_input(flat: bytes) -> None:
+    """Refuse an integer model whose uint8 input is not the raw pixel (scale 1, zero point 0)."""
+    from .tflite_model import TFLiteModel
+    inp = TFLiteModel(flat).io_details()["input"]
+    if inp["dtype"] == "uint8" and inp["quantization"] != [1.0, 0]:
+        raise RuntimeError(f"the int8 model's uint8 input has scale/zero point {inp['quantization']}, not [1.0, 0]: "
+                           "pixel values would be clipped or merged. This is a bug in mpbench's calibration "
+                           "(calibration_frames); please report it with the model file.")
+
+
 def convert(model, variant: str, representative_images: np.ndarray | None = None) -> bytes:
-    """TFLite flatbuffer of a float32 Keras model; ``representative_images`` are uint8 (N, H, W)."""
+    """TFLite flatbuffer of a float32 Keras model that takes raw pixels (:func:`pixel_input_model`).
+
+    ``representative_images``: uint8 (N, H, W) training frames (int8 only).
+    """
     import tensorflow as tf
     if variant not in VARIANTS:
         raise ValueError(f"unknown TFLite variant {variant!r}; choose from {VARIANTS}")
@@ -31,9 +68,7 @@ def convert(model, variant: str, representative_images: np.ndarray | None = None
     if variant == "fp16":
         conv.target_spec.supported_types = [tf.float16]
     elif variant == "int8":
-        if representative_images is None or not len(representative_images):
-            raise ValueError("int8 quantization needs representative images")
-        reps = normalise(representative_images)[..., None].astype(np.float32)
+        reps = calibration_frames(representative_images)
 
         def representative_dataset():
             for img in reps:
@@ -42,7 +77,10 @@ def convert(model, variant: str, representative_images: np.ndarray | None = None
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = tf.uint8
         conv.inference_output_type = tf.uint8
-    return quiet_convert(conv)
+    flat = quiet_convert(conv)
+    if variant == "int8":
+        check_pixel_input(flat)
+    return flat
 
 
 def quiet_convert(converter) -> bytes:

@@ -10,18 +10,23 @@ from ..data.dataset import load_h5, normalise, split_fold
 from ..frameworks.keras_runtime import cpu_only, load_keras_model
 from ..metrics import image_counts, iou_scores
 from ..record import Status
-from .convert import convert
+from .convert import convert, pixel_input_model
 from .rebuild import float32_rebuild
 from .tflite_model import describe_ops, evaluate_tflite
 
 log = logging.getLogger(__name__)
 
 
-def keras_iou(model, images: np.ndarray, masks: np.ndarray, batch_size: int = 8, empty_iou: float = 1.0) -> float:
-    """Mean per-image IoU of a Keras model (as :func:`~mpbench.metrics.iou_scores` defines it)."""
+def keras_iou(model, images: np.ndarray, masks: np.ndarray, batch_size: int = 8, empty_iou: float = 1.0,
+              normalisation: str | None = "symmetric") -> float:
+    """Mean per-image IoU of a Keras model (as :func:`~mpbench.metrics.iou_scores` defines it).
+
+    ``normalisation``: how the model wants its input; ``None`` for a model taking raw pixels.
+    """
     def probs():
         for i in range(0, len(images), batch_size):
-            x = normalise(images[i:i + batch_size])[..., None]
+            batch = images[i:i + batch_size]
+            x = (normalise(batch, normalisation) if normalisation else batch.astype(np.float32))[..., None]
             yield from np.asarray(model(x, training=False), dtype=np.float32)[..., 0]
     return iou_scores(*image_counts(probs(), masks), empty_iou)["mean"]
 
@@ -45,10 +50,11 @@ def quantize(settings, *, model_path, h5_path, outputs: dict, result_path, repre
 
     source = Status.derived_from(train_record) if train_record else Status.OK
     trained = load_keras_model(model_path, keras)
-    float_iou = keras_iou(trained, x_eval, y_eval, empty_iou=settings.empty_iou)
-    model = float32_rebuild(model_path, settings.filters, upsampling="edgetpu" if settings.upsampling != "transpose"
-                            else "transpose", trained_upsampling=settings.upsampling, trained=trained)
-    rebuilt_iou = keras_iou(model, x_eval, y_eval, empty_iou=settings.empty_iou)
+    float_iou = keras_iou(trained, x_eval, y_eval, empty_iou=settings.empty_iou, normalisation=settings.normalisation)
+    rebuilt = float32_rebuild(model_path, settings.filters, upsampling="edgetpu" if settings.upsampling != "transpose"
+                              else "transpose", trained_upsampling=settings.upsampling, trained=trained)
+    model = pixel_input_model(rebuilt, settings.normalisation)   # every TFLite model takes raw pixels
+    rebuilt_iou = keras_iou(model, x_eval, y_eval, empty_iou=settings.empty_iou, normalisation=None)
     log.info("float Keras IoU %.4f (as trained, %s), %.4f (float32 rebuild, batch 1)", float_iou,
              settings.precision, rebuilt_iou)
 
@@ -58,7 +64,8 @@ def quantize(settings, *, model_path, h5_path, outputs: dict, result_path, repre
         flat = convert(model, variant, reps)
         io.write_bytes(path, flat)
         details = {**describe_ops(flat), "source_model": str(model_path), "float_iou_as_trained": float_iou,
-                   "n_representative": len(reps), "n_eval": len(x_eval)}
+                   "n_representative": len(reps), "n_eval": len(x_eval), "input": "raw uint8 pixels",
+                   "normalisation": settings.normalisation}
         if source != Status.OK:
             # Initial or non-finite weights: converted (the files and ops are real) but not run — the
             # interpreter may refuse them (XNNPACK cannot prepare NaN weights) and IoU would be noise.

@@ -18,11 +18,11 @@ import time
 import numpy as np
 
 from .. import io, provenance, record
-from ..data.dataset import load_h5, normalise, split_fold
+from ..data.dataset import load_h5, split_fold
 from ..frameworks.keras_runtime import cpu_only, dice_loss, load_keras_model
 from ..models import UNetSpec
 from ..record import Status
-from .convert import quiet_convert
+from .convert import check_pixel_input, quiet_convert
 from .tflite_model import describe_ops, evaluate_tflite
 
 log = logging.getLogger(__name__)
@@ -42,10 +42,75 @@ def require_legacy_keras():
     return tf_keras, tfmot
 
 
-def _float_unet(tf_keras, filters: int, size: int, batch_size=None):
+NORMALISE = "normalise"
+
+
+def _float_unet(tf_keras, filters: int, size: int, normalisation: str, batch_size=None):
+    """The tf_keras U-Net taking raw pixels, its normalisation a frozen 1×1 depthwise convolution.
+
+    (QAT quantises a layer's weights but not constants such as ``Rescaling``'s, which would stay
+    float ops; a depthwise kernel and bias hold scale and offset exactly in int8/int32.)
+    """
+    from ..data.dataset import pixel_scale_offset
     from ..models.unet_keras import build_unet
-    return build_unet(UNetSpec(filters, upsampling="edgetpu"), input_size=size, batch_size=batch_size,
-                      dtype="float32", keras=tf_keras)
+    base = build_unet(UNetSpec(filters, upsampling="edgetpu"), input_size=size, batch_size=batch_size,
+                      dtype="float32", keras=tf_keras, pixel_input=normalisation)
+    scale, offset = pixel_scale_offset(normalisation)
+
+    def swap(layer):
+        if layer.name == NORMALISE:
+            return tf_keras.layers.DepthwiseConv2D(
+                1, use_bias=True, name=NORMALISE, trainable=False, dtype="float32",
+                depthwise_initializer=tf_keras.initializers.Constant(scale),
+                bias_initializer=tf_keras.initializers.Constant(offset))
+        return layer.__class__.from_config(layer.get_config())
+    model = tf_keras.models.clone_model(base, clone_function=swap)
+    model.pixel_scale_offset = (scale, offset)
+    return model
+
+
+def _set_unet_weights(model, weights: list[np.ndarray], source) -> None:
+    """The trained U-Net's weights into ``model``, whose frozen normalisation keeps its constants."""
+    targets = [w for w in model.weights if not w.name.startswith(f"{NORMALISE}/")]
+    if [tuple(w.shape) for w in targets] != [w.shape for w in weights]:
+        raise ValueError(f"{source}: its weights do not fit this U-Net")
+    for t, w in zip(targets, weights, strict=True):
+        t.assign(w)
+
+
+def _reset_normalisation(model, scale: float, offset: float) -> None:
+    """Put the exact normalisation constants back (QAT wrappers may have let them drift)."""
+    layer = next(lay for lay in model.layers if lay.name in (NORMALISE, f"quant_{NORMALISE}"))
+    for w in layer.weights:
+        leaf = w.name.split("/")[-1].split(":")[0]
+        if leaf == "depthwise_kernel":
+            w.assign(np.full(w.shape, scale, np.float32))
+        elif leaf == "bias":
+            w.assign(np.full(w.shape, offset, np.float32))
+
+
+def _quantize(tf_keras, tfmot, model):
+    """``quantize_model``, keeping the model's ``pixel_scale_offset``."""
+    quantized = tfmot.quantization.keras.quantize_model(model)
+    quantized.pixel_scale_offset = model.pixel_scale_offset
+    return quantized
+
+
+def _fix_pixel_input_range(model) -> None:
+    """Set the input's fake-quantisation range to the pixel range 0..255 (uint8 scale 1, zero point 0)."""
+    fixed = 0
+    for layer in model.layers:
+        if type(layer).__name__ == "QuantizeLayer":
+            for w in layer.weights:   # e.g. quantize_layer/quantize_layer_min:0
+                leaf = w.name.split("/")[-1].split(":")[0]
+                if leaf.endswith("min"):
+                    w.assign(np.zeros(w.shape, np.float32))
+                    fixed += 1
+                elif leaf.endswith("max"):
+                    w.assign(np.full(w.shape, 255.0, np.float32))
+                    fixed += 1
+    if fixed != 2:
+        raise RuntimeError(f"expected one input QuantizeLayer with min and max, found {fixed} range variables")
 
 
 def qat(settings, *, model_path, h5_path, tflite_path, result_path, epochs: int, learning_rate: float,
@@ -67,27 +132,29 @@ def qat(settings, *, model_path, h5_path, tflite_path, result_path, epochs: int,
     split = split_fold(load_h5(h5_path), settings.fold)
     size = split.x_train.shape[1]
     trained = [np.asarray(v, dtype=np.float32) for v in load_keras_model(model_path, keras).weights]
-    base = _float_unet(tf_keras, settings.filters, size)
-    if [tuple(w.shape) for w in base.get_weights()] != [w.shape for w in trained]:
-        raise ValueError(f"{model_path}: its weights do not fit the f={settings.filters} U-Net")
-    base.set_weights(trained)
-    model = tfmot.quantization.keras.quantize_model(base)   # copies the float weights into its wrappers
+    base = _float_unet(tf_keras, settings.filters, size, settings.normalisation)
+    _set_unet_weights(base, trained, f"{model_path} (f={settings.filters})")
+    model = _quantize(tf_keras, tfmot, base)   # copies the float weights into its wrappers
 
     model.compile(tf_keras.optimizers.Adam(learning_rate), loss=lambda t, p: dice_loss(tf, p, t))  # as in training
-    x = normalise(split.x_train)[..., None]
+    x = split.x_train[..., None].astype(np.float32)   # raw pixels: the model normalises
     y = split.y_train[..., None].astype(np.float32)
     log.info("QAT: %s, %d epochs at lr %g on %d training frames", model_path, epochs, learning_rate, len(x))
     t0 = time.perf_counter()
     hist = model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
     seconds = time.perf_counter() - t0
-    export = tfmot.quantization.keras.quantize_model(_float_unet(tf_keras, settings.filters, size, batch_size=1))
+    export = _quantize(tf_keras, tfmot, _float_unet(tf_keras, settings.filters, size, settings.normalisation,
+                                                   batch_size=1))
     export.set_weights(model.get_weights())
+    _reset_normalisation(export, *export.pixel_scale_offset)
+    _fix_pixel_input_range(export)
 
     conv = tf.lite.TFLiteConverter.from_keras_model(export)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.inference_input_type = tf.uint8
     conv.inference_output_type = tf.uint8
     flat = quiet_convert(conv)
+    check_pixel_input(flat)
     io.write_bytes(tflite_path, flat)
     x_eval, y_eval = split.x_val[:eval_images], split.y_val[:eval_images]
     ev = evaluate_tflite(flat, x_eval, y_eval, threads=settings.threads, warmup=timing_warmup, repeats=timing_repeats,

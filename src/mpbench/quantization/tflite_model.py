@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 
 from .. import record
-from ..data.dataset import normalise
 from ..io import damaged
 from ..metrics import image_counts, iou_scores
 from ..record import Status
@@ -51,8 +50,12 @@ class TFLiteModel:
                 for name, d in (("input", self.inp), ("output", self.out))}
 
     def quantize_input(self, image: np.ndarray) -> np.ndarray:
-        """uint8 (H, W) frame → the model's input tensor (1, H, W, 1), via [-1, 1] normalisation."""
-        x = normalise(image[None, ..., None])
+        """uint8 (H, W) frame → the model's input tensor (1, H, W, 1): the raw pixels (the model normalises).
+
+        An integer input is quantised with the model's own scale and zero point (mpbench's int8
+        models have 1 and 0, so the frame goes in unchanged).
+        """
+        x = image[None, ..., None].astype(np.float32)
         if np.issubdtype(self.inp["dtype"], np.integer):
             scale, zero = self.inp["quantization"]
             info = np.iinfo(self.inp["dtype"])

@@ -1,0 +1,69 @@
+"""The int8 (Edge TPU) model's input is the raw uint8 frame: scale 1, zero point 0, all 256 values exact."""
+import numpy as np
+import pytest
+
+from mpbench.data.dataset import normalise
+from mpbench.quantization.convert import check_pixel_input, convert, pixel_input_model, quiet_convert
+from mpbench.quantization.tflite_model import TFLiteModel
+
+SIZE = 16
+
+
+def tiny_model():
+    """Normalised frame → sigmoid(2·x − 0.25) per pixel: a model whose output is known at every pixel value."""
+    import keras
+    inp = keras.Input((SIZE, SIZE, 1), batch_size=1)
+    conv = keras.layers.Conv2D(1, 1, activation="sigmoid")
+    out = conv(inp)
+    conv.set_weights([np.full((1, 1, 1, 1), 2.0, np.float32), np.array([-0.25], np.float32)])
+    return keras.Model(inp, out)
+
+
+def frames(lo=0, hi=256, n=4):
+    return np.random.default_rng(0).integers(lo, hi, (n, SIZE, SIZE), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("normalisation", ["symmetric", "unit"])
+def test_int8_fed_0_and_255_matches_the_float_model(normalisation):
+    model = tiny_model()
+    # Calibration frames that never reach 0 or 255 (dim, no reflections): the input still covers both.
+    flat = convert(pixel_input_model(model, normalisation), "int8", frames(40, 200))
+    tfl = TFLiteModel(flat)
+    assert tfl.io_details()["input"] == {"dtype": "uint8", "quantization": [1.0, 0]}
+    step = tfl.out["quantization"][0]
+    for value in (0, 255, 128):
+        image = np.full((SIZE, SIZE), value, np.uint8)
+        np.testing.assert_array_equal(tfl.quantize_input(image)[0, ..., 0], image)   # the frame goes in as is
+        expected = np.asarray(model(normalise(image, normalisation)[None, ..., None]))[0, ..., 0]
+        got = tfl.predict(image)
+        assert np.abs(got - expected).max() <= step, (value, got[0, 0], expected[0, 0])
+
+
+def test_every_pixel_value_has_its_own_input_code():
+    flat = convert(pixel_input_model(tiny_model(), "symmetric"), "int8", frames(60, 120))
+    tfl = TFLiteModel(flat)
+    ramp = np.arange(256, dtype=np.uint8)[:SIZE * SIZE].reshape(SIZE, SIZE)
+    np.testing.assert_array_equal(tfl.quantize_input(ramp)[0, ..., 0], ramp)
+
+
+def test_a_calibrated_input_range_is_refused():
+    """What the fixed input prevents: calibration on frames within 40..200 gives an input that clips."""
+    import tensorflow as tf
+    conv = tf.lite.TFLiteConverter.from_keras_model(pixel_input_model(tiny_model(), "symmetric"))
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    reps = frames(40, 200)[..., None].astype(np.float32)
+    conv.representative_dataset = lambda: ([r[None]] for r in reps)
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = conv.inference_output_type = tf.uint8
+    flat = quiet_convert(conv)
+    assert TFLiteModel(flat).io_details()["input"]["quantization"] != [1.0, 0]
+    with pytest.raises(RuntimeError, match="not \\[1.0, 0\\]"):
+        check_pixel_input(flat)
+
+
+def test_float_variants_take_raw_pixels_too():
+    model = tiny_model()
+    flat = convert(pixel_input_model(model, "unit"), "fp16")
+    image = frames(n=1)[0]
+    expected = np.asarray(model(normalise(image, "unit")[None, ..., None]))[0, ..., 0]
+    np.testing.assert_allclose(TFLiteModel(flat).predict(image), expected, atol=2e-3)
