@@ -26,6 +26,18 @@ if CONFIG_PROBLEMS:
 
 
 include: "rules/data.smk"
+
+
+# A damaged HDF5 stops the workflow here, before Snakemake reruns (and first deletes) every finished
+# job that reads it because its modification time changed. See src/mpbench/data/integrity.py.
+from mpbench.data import integrity
+
+if workflow.is_main_process:
+    _H5_PROBLEM = integrity.h5_problem(H5)
+    if _H5_PROBLEM:
+        raise WorkflowError(integrity.damaged_h5_message(H5, _H5_PROBLEM))
+
+
 include: "rules/train.smk"
 include: "rules/infer.smk"
 include: "rules/quantize.smk"

@@ -135,3 +135,21 @@ def test_snakemake_deletes_a_rerun_jobs_log_but_the_attempt_is_kept(tmp_path):
     assert "epoch 2/12 loss 0.6" in (kept / "1.log").read_text()
     assert "killed (simulated time limit)" in (kept / "1.log").read_text()
     assert "(again)" in (kept / "2.log").read_text()
+
+
+# --- 6. a truncated HDF5 --------------------------------------------------------------------------
+def test_a_damaged_hdf5_stops_the_workflow_before_anything_is_rerun(tmp_path):
+    cfg, results, h5 = h5_target(tmp_path, "truncated")
+    first = run_snakemake(h5, "--cores", "1", "--configfile", str(cfg), timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    finished = results / "train" / "finished_result.json"   # stands for every result downstream
+    finished.parent.mkdir(parents=True, exist_ok=True)
+    finished.write_text("{}")
+    data = Path(h5).read_bytes()
+    Path(h5).write_bytes(data[: len(data) // 3])             # a copy cut short
+    for args in (("-n",), ("--cores", "1")):                 # a dry run says it too
+        run = run_snakemake(*args, "--configfile", str(cfg), timeout=600)
+        out = run.stdout + run.stderr
+        assert run.returncode != 0 and f"{h5} is damaged: it does not open or read as HDF5" in out, out[-3000:]
+        assert "Nothing was scheduled" in out and "--rerun-triggers" in out
+    assert finished.exists() and Path(h5).stat().st_size == len(data) // 3   # nothing deleted or rewritten

@@ -14,6 +14,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..io import damaged
+
 # normalised = pixel * scale + offset
 PIXEL_SCALE_OFFSET = {"symmetric": (1.0 / 127.5, -1.0), "unit": (1.0 / 255.0, 0.0)}
 NORMALISATIONS = tuple(PIXEL_SCALE_OFFSET)
@@ -47,7 +49,11 @@ def load_h5(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; run the preprocess rule first")
-    with h5py.File(path, "r") as f:
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:   # truncated or garbled: h5py's message names no file
+        raise damaged(path, e, "an HDF5 file", "preprocess") from e
+    with f:
         for key in ("images", "masks", "fold"):
             if key not in f:
                 raise KeyError(f"{path} has no dataset {key!r}; it was not written by mpbench's preprocess rule")

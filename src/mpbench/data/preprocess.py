@@ -24,7 +24,8 @@ the same order and the same seed give the same folds however the frames were cho
 The HDF5 holds ``images`` uint8 (N,S,S), ``masks`` uint8 in {0,1}, ``fold`` int8 in 0..k-1,
 ``source`` (frame file names), ``video_id`` int64 (the meta's "Video Id", -1 where unknown),
 ``mask_pixels`` and ``mask_pixels_lost`` int32 (glottis pixels in the frame / outside the crop), and
-attrs (seed, n_folds, folds_by, crop policy and size, source folder, subset file or "", frames
+attrs (``content_sha256``: the checksum of all datasets, :mod:`mpbench.data.integrity`; seed,
+n_folds, folds_by, crop policy and size, source folder, subset file or "", frames
 skipped, mpbench version). Beside it, ``<stem>_frames.txt`` lists the indices N used, one per line
 in HDF5 row order: give it as ``data.subset`` to reproduce the same HDF5 elsewhere. Pixels stay
 uint8 on disk; normalisation happens at load time (:mod:`mpbench.data.dataset`). Files are written
@@ -44,6 +45,7 @@ import numpy as np
 from .. import __version__
 from ..io import atomic_path, write_text
 from .bagls import BadSampleError, Frame, list_frames, read_frame, video_id
+from .integrity import DIGEST_ATTR, file_digest
 from .subset import frames_list_path, read_frame_list, write_frame_list
 
 log = logging.getLogger(__name__)
@@ -257,12 +259,12 @@ def preprocess_bagls(
         "n_bad_skipped": len(bad), "folds_by": folds_by,
         "subset": str(Path(subset).resolve()) if subset is not None else "",
     }
-    write_h5(out_h5, images, masks, folds, sources, attrs, video_ids,
-             extra={"mask_pixels": mask_pixels, "mask_pixels_lost": lost})
+    digest = write_h5(out_h5, images, masks, folds, sources, attrs, video_ids,
+                      extra={"mask_pixels": mask_pixels, "mask_pixels_lost": lost})
     write_frame_list(frames_list, indices)
     seconds = time.perf_counter() - t0
     known = video_ids[video_ids >= 0]
-    summary = {"n_samples": n_samples, "seconds": seconds, "bad_frames": bad, **attrs,
+    summary = {"n_samples": n_samples, "seconds": seconds, "bad_frames": bad, **attrs, DIGEST_ATTR: digest,
                "frames_list": str(frames_list), "n_videos": int(len(np.unique(known))) if len(known) else None,
                "fold_sizes": np.bincount(folds, minlength=n_folds).tolist(),
                "crop": {"policy": crop_policy, "size": crop_size,
@@ -288,7 +290,8 @@ def _video_id_if_known(frame: Frame) -> int:
         return -1
 
 
-def write_h5(path, images, masks, folds, sources, attrs: dict, video_ids=None, extra: dict | None = None) -> None:
+def write_h5(path, images, masks, folds, sources, attrs: dict, video_ids=None, extra: dict | None = None) -> str:
+    """Write the HDF5 atomically with its checksum (attribute ``content_sha256``); returns the checksum."""
     chunk = (min(32, len(images)),) + images.shape[1:]
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
@@ -301,3 +304,6 @@ def write_h5(path, images, masks, folds, sources, attrs: dict, video_ids=None, e
             for key, values in (extra or {}).items():
                 f.create_dataset(key, data=values)
             f.attrs.update(attrs)
+            digest = file_digest(f)   # from what was written, read back
+            f.attrs[DIGEST_ATTR] = digest
+    return digest

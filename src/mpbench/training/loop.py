@@ -311,7 +311,8 @@ class TrainingRun:
             **({"checkpoints_set_aside": self.set_aside} if self.set_aside else {}),
             "iou_pooled": st.get("best_pooled_iou"),
             "per_image_iou": record.per_image(self.val_index, st.get("best_per_image")),
-            "data": {"h5": str(self.h5_path), **{k: self.data["attrs"][k] for k in ("seed", "n_folds", "crop_policy")}},
+            "data": {"h5": str(self.h5_path), **{k: self.data["attrs"][k] for k in ("seed", "n_folds", "crop_policy")},
+                     "content_sha256": self.data["attrs"].get("content_sha256")},
             **(extra or {}),
         }
         return record.make(
