@@ -4,10 +4,18 @@
 rule claims:
     input:
         results=summary_inputs,
+        # The Edge TPU compiler's records (op mapping per f), beside each Edge TPU run's result.
+        compiled=lambda wc: [
+            p
+            for p in (q.replace("edgetpu_infer.json", "edgetpu_compile.json") for q in summary_inputs(wc))
+            if p.endswith("edgetpu_compile.json") and (os.path.exists(p) or not config["figures"]["only_existing"])
+        ],
         claims=config["stats"]["claims_file"],
     output:
         csv=f"{RESULTS}/claims.csv",
-        md=report(f"{RESULTS}/claims.md", caption="../report/claims.rst", category="Findings"),
+        md=f"{RESULTS}/claims.md",
+        html=report(f"{RESULTS}/claims.html", caption="../report/claims.rst", category="Findings"),
+        accuracy=f"{RESULTS}/accuracy.csv",
     log:
         f"{RESULTS}/logs/claims.log",
     conda:

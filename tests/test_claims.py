@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mpbench import claims, record
@@ -92,3 +93,185 @@ def test_a_stated_maximum_is_reached_by_the_best_cell_and_energy_without_nvml_is
     assert v["mp_training_speedup_up_to_1_9"] == "supported"
     assert v["mp_lowers_training_energy"] == "not measured"
     assert "NVML" in table.set_index("claim")["detail"]["mp_lowers_training_energy"]
+
+
+# --- accuracy paired on identical images ---------------------------------------------------------
+
+def scored(stage, precision, fold, iou, index=None, framework="pytorch", filters=8, **kw):
+    """A record whose per-image IoU is ``iou`` on HDF5 rows ``index`` (default 0..n-1)."""
+    iou = np.asarray(iou, dtype=np.float32)
+    index = np.arange(len(iou)) if index is None else np.asarray(index)
+    r = rec(stage, framework, "cpu", precision, fold, iou=float(iou.mean()), seed=fold, **kw)
+    r["settings"]["filters"] = filters
+    r["details"]["per_image_iou"] = record.per_image(index, iou)
+    return r
+
+
+def image_ious(n=300, seed=0):
+    return np.clip(np.random.default_rng(seed).normal(0.85, 0.08, n), 0, 1)
+
+
+def test_iou_is_paired_by_hdf5_row_not_by_position():
+    base = image_ious()
+    order = np.random.default_rng(9).permutation(len(base))
+    # Same images, same scores, stored in another order and with 20 extra rows only the baseline scored.
+    records = []
+    for k in range(4):
+        extra = 300 + np.arange(20)
+        records.append(scored("train", "fp32", k, np.r_[base, np.full(20, 0.1)], index=np.r_[np.arange(300), extra]))
+        records.append(scored("train", "mixed_bf16", k, base[order], index=order))
+    v, table = verdicts(records, config())
+    assert v["mp_iou_unchanged"] == "supported"
+    row = table.set_index("claim").loc["mp_iou_unchanged"]
+    assert row["measured"] == 0 and row["ci_low"] == 0 == row["ci_high"]
+    acc = claims.Checker(records, config()).accuracy
+    per_fold = acc[(acc["comparison"] == "precision vs baseline") & (acc["fold"] != "all")]
+    assert len(per_fold) == 4 and (per_fold["n"] == 300).all() and (per_fold["delta"] == 0).all()
+
+
+def test_a_per_image_shift_of_005_is_contradicted_and_noise_within_the_margin_is_supported():
+    base = image_ious()
+    noise = [np.random.default_rng(20 + k).normal(0, 0.01, len(base)) for k in range(4)]
+    same = [scored("train", "fp32", k, base) for k in range(4)]
+    same += [scored("train", "mixed_bf16", k, base + noise[k]) for k in range(4)]
+    v, table = verdicts(same, config())
+    assert v["mp_iou_unchanged"] == "supported"
+    assert abs(table.set_index("claim").loc["mp_iou_unchanged", "measured"]) < 0.002
+    shifted = [scored("train", "fp32", k, base) for k in range(4)]
+    shifted += [scored("train", "mixed_bf16", k, base - 0.05 + noise[k]) for k in range(4)]
+    v, table = verdicts(shifted, config())
+    row = table.set_index("claim").loc["mp_iou_unchanged"]
+    assert v["mp_iou_unchanged"] == "contradicted"
+    assert row["ci_low"] < -0.05 < row["ci_high"] < -0.01 and row["measured"] == pytest.approx(-0.05, abs=0.003)
+
+
+def test_one_fold_is_judged_on_its_images_bootstrap_ci():
+    base = image_ious()
+    records = [scored("train", "fp32", 0, base), scored("train", "mixed_bf16", 0, base - 0.03)]
+    v, table = verdicts(records, config())
+    row = table.set_index("claim").loc["mp_iou_unchanged"]
+    assert v["mp_iou_unchanged"] == "contradicted" and row["ci_high"] < -0.01
+    assert "bootstrap over 300 images" in row["detail"]
+
+
+def test_int8_models_are_paired_on_the_images_both_scored():
+    base = image_ious(64)
+    records = [scored("train", p, 0, base + (0.2 if p == "fp32" else 0), framework="tensorflow")
+               for p in ("fp32", "mixed_bf16")]
+    for p in ("fp32", "mixed_bf16"):
+        r = scored("tflite_cpu", p, 0, base - 0.01, framework="tensorflow", variant="int8", run_device="cpu",
+                   reference_iou=0.9)
+        records.append(r)
+    v, table = verdicts(records, config())
+    assert v["mp_trained_models_quantize_alike"] == "supported"   # identical int8 IoU, alike speed
+    acc = claims.Checker(records, config()).accuracy.set_index(["comparison", "precision", "fold"])
+    # Against the float model it came from (the training record's per-image IoU).
+    assert acc.loc[("tflite_cpu vs float", "fp32", "all"), "delta"] == pytest.approx(-0.21, abs=1e-5)
+    assert acc.loc[("tflite_cpu vs float", "mixed_bf16", "all"), "delta"] == pytest.approx(-0.01, abs=1e-5)
+
+
+# --- the Edge TPU against the GPUs, and its compiler ---------------------------------------------
+
+def timed(stage, device, fold, filters, per_sample, run_device=None, iou=None, batch=1, seed=0, n=30):
+    r = rec(stage, "tensorflow", device, "fp32", fold, per_sample=per_sample, n=n, batch=batch, seed=seed,
+            run_device=run_device)
+    r["settings"]["filters"] = filters
+    if iou is not None:
+        r["details"]["per_image_iou"] = record.per_image(np.arange(len(iou)), iou)
+        r["iou"] = float(np.mean(iou))
+    return r
+
+
+def edge_grid(edge_times: dict, gpu_times: dict, run_device="edgetpu", folds=(0, 1, 2)):
+    """Batch-1 inference on an A100 and Edge TPU runs per f; times in s per image."""
+    recs = []
+    for k in folds:
+        for f in edge_times:
+            recs.append(timed("infer", "a100", k, f, gpu_times[f], seed=k))
+            recs.append(timed("edgetpu", "a100", k, f, edge_times[f], run_device=run_device, seed=10 + k))
+    return recs
+
+
+def edge_config():
+    cfg = config(devices=("a100",), gpus=("a100",))
+    cfg["train"].update(frameworks=["tensorflow"], filters=[8, 64])
+    return cfg
+
+
+def test_edgetpu_beats_the_gpu_at_f8_by_a_known_factor_and_loses_the_lead():
+    recs = edge_grid({8: 0.001, 64: 0.030}, {8: 0.006, 64: 0.010})
+    v, table = verdicts(recs, edge_config())
+    row = table.set_index("claim").loc["edgetpu_fastest_at_f8"]
+    assert v["edgetpu_fastest_at_f8"] == "supported"
+    assert row["ci_low"] < 6 < row["ci_high"] and row["measured"] == pytest.approx(6, rel=0.02)
+    still = edge_grid({8: 0.001, 64: 0.005}, {8: 0.006, 64: 0.010})   # still ahead at f = 64
+    assert verdicts(still, edge_config())[0]["edgetpu_fastest_at_f8"] == "contradicted"
+    one_f = edge_grid({8: 0.001}, {8: 0.006})
+    v, table = verdicts(one_f, edge_config())
+    assert v["edgetpu_fastest_at_f8"] == "inconclusive" and "unchecked" in table.set_index("claim").loc[
+        "edgetpu_fastest_at_f8", "detail"]
+
+
+def test_edgetpu_vs_gpu_is_not_measured_on_the_stand_in_or_without_gpus():
+    stand_in = edge_grid({8: 0.001, 64: 0.030}, {8: 0.006, 64: 0.010}, run_device="cpu-int8")
+    v, table = verdicts(stand_in, edge_config())
+    assert v["edgetpu_fastest_at_f8"] == "not measured"
+    assert "stand-in is not evidence" in table.set_index("claim").loc["edgetpu_fastest_at_f8", "detail"]
+    no_gpu = [r for r in edge_grid({8: 0.001, 64: 0.030}, {8: 0.006, 64: 0.010}) if r["stage"] == "edgetpu"]
+    v, table = verdicts(no_gpu, edge_config())
+    assert v["edgetpu_fastest_at_f8"] == "not measured"
+    assert "GPU" in table.set_index("claim").loc["edgetpu_fastest_at_f8", "detail"]
+
+
+def compiled(filters, fully_mapped=True, status="ok"):
+    settings = {"framework": "tensorflow", "device": "a100", "precision": "fp32", "filters": filters, "fold": 0}
+    return record.make("edgetpu_compile", settings, status=status, prov={}, run_device="edgetpu", variant="int8",
+                       details={"fully_mapped": fully_mapped} if status == "ok" else {"returncode": 1})
+
+
+def compile_grid(mapped=(8, 16, 32, 64), f64_drop=0.2, run_device="edgetpu"):
+    base = image_ious(100)
+    recs = [compiled(f, f in mapped) for f in (8, 16, 32, 64)]
+    for k in range(3):
+        for f in (8, 16, 32, 64):
+            noise = np.random.default_rng(30 + k + f).normal(0, 0.005, len(base))
+            drop = f64_drop if f == 64 else 0.0
+            recs.append(timed("train", "a100", k, f, 0.01, iou=base, batch=8))
+            recs.append(timed("edgetpu", "a100", k, f, 0.002, run_device=run_device, iou=base - drop + noise))
+    return recs
+
+
+def test_edgetpu_compile_claim_from_the_op_mapping_and_the_f64_iou():
+    v, table = verdicts(compile_grid(), edge_config())
+    row = table.set_index("claim").loc["edgetpu_compiles_f8_to_f32"]
+    assert v["edgetpu_compiles_f8_to_f32"] == "supported" and row["measured"] == pytest.approx(-0.2, abs=0.01)
+    assert v["int8_edgetpu_iou_slight_drop"] == "supported"    # f = 8 to 32 within the margin
+    assert verdicts(compile_grid(mapped=(8, 32, 64)), edge_config())[0]["edgetpu_compiles_f8_to_f32"] == "contradicted"
+    # f = 64 predicting as well as the float model is not "compromised".
+    assert verdicts(compile_grid(f64_drop=0.0), edge_config())[0]["edgetpu_compiles_f8_to_f32"] == "contradicted"
+
+
+def test_edgetpu_compile_claim_without_the_edgetpu_is_not_measured_but_names_the_mapping():
+    v, table = verdicts(compile_grid(run_device="cpu-int8"), edge_config())
+    detail = table.set_index("claim").loc["edgetpu_compiles_f8_to_f32", "detail"]
+    assert v["edgetpu_compiles_f8_to_f32"] == "not measured"
+    assert "stand-in" in detail and "f=64: 1/1 fully mapped" in detail
+
+
+def test_write_gives_csv_markdown_html_for_the_report_and_the_accuracy_table(tmp_path):
+    base = image_ious(50)
+    paths = []
+    for k in range(2):
+        for p, shift in (("fp32", 0.0), ("mixed_bf16", 0.002)):
+            path = tmp_path / f"{p}{k}.json"
+            record.write(path, [scored("train", p, k, base + shift)])
+            paths.append(path)
+    out = {n: tmp_path / n for n in ("claims.csv", "claims.md", "claims.html", "accuracy.csv")}
+    table = claims.write(REPO / "config" / "claims.yaml", paths, config(), out["claims.csv"], out["claims.md"],
+                         claims_html=out["claims.html"], accuracy_csv=out["accuracy.csv"])
+    page = out["claims.html"].read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count("<tr id=") == len(CLAIMS) == len(table)
+    assert all(f'id="{c["id"]}"' in page for c in CLAIMS) and "not measured" in page
+    acc = pd.read_csv(out["accuracy.csv"])
+    assert list(acc["fold"].astype(str)) == ["0", "1", "all"]
+    assert acc["delta"].tolist() == pytest.approx([0.002] * 3, abs=1e-6) and (acc["n"] == [50, 50, 2]).all()

@@ -53,3 +53,30 @@ def test_over_folds_uses_folds_as_the_unit():
     assert r["n"] == 4 and r["mean"] == pytest.approx(1.6) and r["ci_low"] < 1.6 < r["ci_high"]
     assert stats.over_folds([1.5]) == {"n": 1, "mean": 1.5, "ci_low": None, "ci_high": None}
     assert stats.over_folds([])["mean"] is None
+
+
+def test_over_folds_difference_keeps_one_folds_images_and_uses_folds_as_unit_otherwise():
+    a = ious()
+    one = stats.difference_over_folds([stats.paired_difference(a - 0.03, a, 0.01)], 0.01)
+    assert one["n"] == 1 and one["ci_high"] < -0.01 and "400 images" in one["method"]
+    folds = [stats.paired_difference(a + s, a, 0.01) for s in (0.001, -0.001, 0.002, 0.0)]
+    many = stats.difference_over_folds(folds, 0.01)
+    assert many["n"] == 4 and many["delta"] == pytest.approx(0.0005) and many["method"] == "t over 4 folds"
+    assert -0.01 < many["ci_low"] < 0.0005 < many["ci_high"] < 0.01 and many["tost_p"] < 0.05
+    assert stats.equivalence_verdict(many["ci_low"], many["ci_high"], 0.01) == "supported"
+    far = stats.difference_over_folds([stats.paired_difference(a + s, a, 0.01) for s in (0.05, 0.06, 0.055)], 0.01)
+    assert far["tost_p"] > 0.5 and stats.equivalence_verdict(far["ci_low"], far["ci_high"], 0.01) == "contradicted"
+    assert stats.equivalence_verdict(-0.02, 0.0, 0.01) == "inconclusive"
+    assert stats.equivalence_verdict(None, None, 0.01) == "inconclusive"
+
+
+def test_speedup_over_folds_one_fold_bootstrap_several_folds_t_interval():
+    rng = np.random.default_rng(7)
+    folds = [stats.speedup(0.016 * (1 + rng.normal(0, 0.02, 30)), 0.010 * (1 + rng.normal(0, 0.02, 30)))
+             for _ in range(4)]
+    one = stats.speedup_over_folds(folds[:1])
+    assert one["method"] == "bootstrap, 1 fold" and one["ci_low"] < 1.6 < one["ci_high"]
+    many = stats.speedup_over_folds(folds)
+    assert many["n"] == 4 and many["method"] == "t over 4 folds" and many["ci_low"] < 1.6 < many["ci_high"]
+    assert many["mean"] == pytest.approx(np.mean([f["speedup"] for f in folds]))
+    assert stats.speedup_over_folds([])["mean"] is None

@@ -6,8 +6,12 @@ margin), ``contradicted`` (on the other side), ``inconclusive`` (the CI spans th
 stand-in ran (a ``cpu-int8`` row is not Edge TPU evidence, a CPU row is not GPU evidence).
 
 Speed-ups are throughput ratios (:func:`mpbench.stats.speedup`: ratio of median per-sample times,
-bootstrap CI) per fold, then over folds (:func:`mpbench.stats.over_folds`); a claim over several
-cells (every GPU, every framework) is supported only when every cell is, contradicted when any is.
+bootstrap CI) per fold, then over folds (:func:`mpbench.stats.speedup_over_folds`). Accuracy claims
+pair two models on the same validation images (:mod:`mpbench.results.accuracy`: per-image IoU by
+HDF5 row, :func:`mpbench.stats.paired_difference` per fold, folds as the unit over folds). A claim
+over several cells (every GPU, every framework) is supported only when every cell is, contradicted
+when any is; a claim with a part that cannot be checked here is at most inconclusive (the detail
+says which part).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import pandas as pd
 import yaml
 
 from . import stats
+from .results import accuracy
 from .results.tables import row_from_record
 
 COLUMNS = ["claim", "statement", "where", "needs", "measured", "ci_low", "ci_high", "n", "p", "verdict", "detail"]
@@ -37,6 +42,7 @@ def measurements(records: list[dict]) -> pd.DataFrame:
         row = row_from_record(rec, "")
         lat = rec.get("latency") or {}
         row["samples_s"] = lat.get("samples_s") or []
+        row["per_image"] = (rec.get("details") or {}).get("per_image_iou")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -59,14 +65,38 @@ def _combine(verdicts: list[str]) -> str:
     return "supported" if all(v == "supported" for v in verdicts) else "inconclusive"
 
 
+def _parts(verdicts: list[str], unchecked: list[str]) -> str:
+    """A claim of several parts: contradicted by any part; at most inconclusive with a part unchecked."""
+    if "contradicted" in verdicts:
+        return "contradicted"
+    if unchecked:
+        return "inconclusive" if verdicts else NOT_MEASURED
+    return _combine(verdicts)
+
+
+def _ci(s: dict) -> str:
+    lo, hi = s.get("ci_low"), s.get("ci_high")
+    have = lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi)
+    return f"{s['mean']:.3g} [{lo:.3g}, {hi:.3g}]" if have else f"{s['mean']:.3g} (no CI)"
+
+
 class Checker:
     def __init__(self, records: list[dict], config: dict):
         self.m = measurements(records)
+        self.compiled = [r for r in records if r["stage"] == "edgetpu_compile"]
         self.config = config
         self.baseline = config["figures"]["baseline"]
         self.margin = config["stats"]["iou_margin"]
         gpus = {d for d, spec in config.get("devices", {}).items() if spec["type"] == "cuda"}
         self.gpus = sorted(gpus & set(config["train"]["devices"]))
+        self._accuracy = None
+
+    @property
+    def accuracy(self) -> pd.DataFrame:
+        """Paired per-image IoU differences, per fold and over folds (:mod:`mpbench.results.accuracy`)."""
+        if self._accuracy is None:
+            self._accuracy = accuracy.accuracy_table(self.m, self.baseline, self.margin)
+        return self._accuracy
 
     def _rows(self, **where) -> pd.DataFrame:
         m = self.m
@@ -95,11 +125,7 @@ class Checker:
                     per_fold.append(stats.speedup(a.iloc[0]["samples_s"], b.iloc[0]["samples_s"]))
             if not per_fold:
                 continue
-            if len(per_fold) == 1:
-                s = per_fold[0]
-                summary = {"n": 1, "mean": s["speedup"], "ci_low": s["ci_low"], "ci_high": s["ci_high"]}
-            else:
-                summary = stats.over_folds([s["speedup"] for s in per_fold])
+            summary = stats.speedup_over_folds(per_fold)
             out.append({**dict(zip(keys, cell, strict=True)), "precision": new, **summary})
         return out
 
@@ -153,13 +179,11 @@ class Checker:
                 "detail": f"speed-up at f={fs[-1]} minus at f={fs[0]}, smallest over devices and frameworks"}
 
     def iou_equivalent_to_baseline(self, c):
-        rows = self._rows(phase="train")
-        others = [p for p in self.config["train"]["precisions"] if p != self.baseline]
-        cells = ["framework", "device", "filters", "fold"]
-        deltas = [a["val_iou"] - b["val_iou"] for a, b in self._vs_baseline(rows, others, cells)]
-        if not deltas:
+        cells = accuracy.over_folds(self.accuracy, "precision vs baseline")
+        if cells.empty:
             return {"detail": f"no pair of {self.baseline} and another precision trained in this grid"}
-        return self._equivalence(deltas, "IoU(other precision) − IoU(baseline), per framework/device/f/fold")
+        return self._equivalence(cells, "IoU(other precision) − IoU(baseline) on the same images, "
+                                        "per framework/device/f")
 
     def time_grows_with_f(self, c):
         fs = sorted(self.config["train"]["filters"])
@@ -178,16 +202,19 @@ class Checker:
     def quantized_alike(self, c):
         rows = self._rows(phase="tflite_cpu", variant="int8")
         pairs = list(self._vs_baseline(rows, self._mixed(), ["device", "filters", "fold"]))
-        deltas = [a["val_iou"] - b["val_iou"] for a, b in pairs]
-        ratios = [stats.speedup(b["samples_s"], a["samples_s"]) for a, b in pairs]
-        if not deltas:
+        ratios = [stats.speedup(b["samples_s"], a["samples_s"]) for a, b in pairs
+                  if len(a["samples_s"]) and len(b["samples_s"])]
+        cells = accuracy.over_folds(self.accuracy, "tflite_cpu: precision vs baseline", variant="int8",
+                                    precision=self._mixed())
+        if cells.empty:
             return {"detail": "no int8 models from both a mixed-precision and a baseline training run"}
-        iou = self._equivalence(deltas, "")
+        iou = self._equivalence(cells, "")
         # Same speed: every int8 speed ratio's CI within ±10 % of 1 (timing noise on a shared CPU).
         same_speed = all(0.9 < r["ci_low"] and r["ci_high"] < 1.1 for r in ratios)
         verdict = iou["verdict"] if same_speed or iou["verdict"] == "contradicted" else "contradicted"
         return {**iou, "verdict": verdict,
-                "detail": f"int8 IoU difference (mixed − baseline-trained); int8 CPU speed ratio CIs "
+                "detail": f"int8 IoU difference (mixed − baseline-trained) on the same images; {iou['detail']}; "
+                          f"int8 CPU speed ratio CIs "
                           f"{[(round(r['ci_low'], 3), round(r['ci_high'], 3)) for r in ratios]} "
                           f"({'all' if same_speed else 'not all'} within 0.9-1.1)"}
 
@@ -257,15 +284,106 @@ class Checker:
         rows, why = self._edgetpu()
         if why:
             return {"detail": why}
-        return self._equivalence(list(rows["val_iou"] - rows["float_iou"]), "IoU(int8 on Edge TPU) − IoU(float)")
+        cells = accuracy.over_folds(self.accuracy, "edgetpu vs float", run_device="edgetpu")
+        if "filters" in c:
+            cells = cells[cells["filters"].isin(c["filters"])]
+        if cells.empty:
+            return {"detail": f"no Edge TPU run with a float model's IoU to compare with (f in {c.get('filters')})"}
+        return self._equivalence(cells, "IoU(int8 on the Edge TPU) − IoU(float model) on the same images, per f")
 
     def edgetpu_vs_gpu(self, c):
-        rows, why = self._edgetpu()
-        return {"detail": why or "comparison with the GPUs not implemented yet"}
+        """Fig. 7a: throughput of the Edge TPU over each GPU at batch 1 (TensorFlow, baseline-trained
+        models), per GPU and f, per fold then over folds. Supported when the Edge TPU is faster than
+        every GPU at f = ``c['f']`` and no longer faster than every GPU at the largest f."""
+        edge, why = self._edgetpu()
+        if why:
+            return {"detail": why}
+        gpu, why = self._gpu_rows(phase="infer", framework="tensorflow", precision=self.baseline, batch_size=1)
+        if why:
+            return {"detail": f"{why} (TensorFlow {self.baseline}, batch 1)"}
+        edge = edge[edge["precision"] == self.baseline]
+        cells = []
+        for (dev, f), g in gpu.groupby(["device", "filters"]):
+            per_fold = []
+            for _, row in g.iterrows():
+                e = edge[(edge["filters"] == f) & (edge["fold"] == row["fold"])]
+                e = e[e["device"] == dev] if (e["device"] == dev).any() else e   # any training device
+                if len(e) and len(e.iloc[0]["samples_s"]) and len(row["samples_s"]):
+                    per_fold.append(stats.speedup(row["samples_s"], e.iloc[0]["samples_s"]))
+            if per_fold:
+                cells.append({"device": dev, "filters": int(f), **stats.speedup_over_folds(per_fold)})
+        if not cells:
+            return {"detail": "no fold and f with both an Edge TPU run and a batch-1 GPU run"}
+        fs = sorted({s["filters"] for s in cells})
+        at = {f: [s for s in cells if s["filters"] == f] for f in fs}
+        text = "; ".join(f"f={f}: " + ", ".join(f"{s['device']} {_ci(s)}" for s in at[f]) for f in fs)
+        verdicts, unchecked = [], []
+        if c["f"] in at:    # the lead: faster than every GPU
+            verdicts.append(_combine([_verdict(s["ci_low"], s["ci_high"], 1.0) for s in at[c["f"]]]))
+        else:
+            unchecked.append(f"f={c['f']} not measured on both")
+        big = fs[-1]
+        if big > c["f"]:    # the lead lost: some GPU at least as fast (its ratio's CI below 1)
+            lead = [_verdict(s["ci_low"], s["ci_high"], 1.0) for s in at[big]]
+            verdicts.append("supported" if "contradicted" in lead else
+                            "contradicted" if all(v == "supported" for v in lead) else "inconclusive")
+        else:
+            unchecked.append(f"no f above {c['f']} to see the lead lost")
+        best = max(at.get(c["f"], cells), key=lambda s: s["mean"])
+        return {"measured": best["mean"], "ci_low": best["ci_low"], "ci_high": best["ci_high"], "n": len(cells),
+                "verdict": _parts(verdicts, unchecked),
+                "detail": f"throughput Edge TPU / GPU at batch 1 ({text}); measured: best at f={best['filters']} "
+                          f"({best['device']}), stated: up to {c['value']}x"
+                          + (f"; unchecked: {', '.join(unchecked)}" if unchecked else "")}
 
     def edgetpu_compiled(self, c):
-        rows, why = self._edgetpu()
-        return {"detail": why or "compiler op counts per f not evaluated yet"}
+        """The compiler's op mapping per f (edgetpu_compile records) and, for the f said to map but
+        predict badly, the Edge TPU's IoU against the float model: compromised when the CI of the
+        paired difference lies below −margin."""
+        compiled = [r for r in self.compiled if r["status"] in ("ok", "failed")]
+        by_f: dict[int, list[dict]] = {}
+        for r in compiled:
+            by_f.setdefault(int(r["settings"]["filters"]), []).append(r)
+        full = {f: sum(r["status"] == "ok" and bool(r["details"].get("fully_mapped")) for r in rs)
+                for f, rs in by_f.items()}
+        mapping = ", ".join(f"f={f}: {full[f]}/{len(by_f[f])} fully mapped" for f in sorted(by_f))
+        _, why = self._edgetpu()
+        if why:
+            return {"detail": why + (f" (compiler: {mapping})" if mapping else "")}
+        if not compiled:
+            return {"detail": "no Edge TPU compiler output in these results"}
+        verdicts, unchecked, texts, worst = [], [], [mapping], None
+        for f in c["full"]:
+            if f in by_f:
+                verdicts.append("supported" if full[f] == len(by_f[f]) else "contradicted")
+            else:
+                unchecked.append(f"f={f} not compiled")
+        for f in c["compromised"]:
+            if f not in by_f:
+                unchecked.append(f"f={f} not compiled")
+                continue
+            if full[f] < len(by_f[f]):
+                verdicts.append("contradicted")   # it should map fully
+                continue
+            cells = accuracy.over_folds(self.accuracy, "edgetpu vs float", run_device="edgetpu", filters=f)
+            if cells.empty:
+                unchecked.append(f"no Edge TPU IoU at f={f}")
+                continue
+            for cell in cells.itertuples():
+                if pd.notna(cell.ci_high) and cell.ci_high < -self.margin:
+                    verdicts.append("supported")
+                elif cell.verdict == "supported":     # within the margin: not compromised
+                    verdicts.append("contradicted")
+                else:
+                    verdicts.append("inconclusive")
+            worst = cells.loc[cells["delta"].idxmin()]
+            texts.append(f"f={f}: IoU(Edge TPU) − IoU(float) {worst['delta']:.3g} ({worst['method']}); compromised "
+                         f"when its CI lies below −{self.margin}")
+        out = {"n": len(compiled), "verdict": _parts(verdicts, unchecked),
+               "detail": "; ".join(texts) + (f"; unchecked: {', '.join(unchecked)}" if unchecked else "")}
+        if worst is not None:
+            out.update(measured=worst["delta"], ci_low=worst["ci_low"], ci_high=worst["ci_high"])
+        return out
 
     # --- shared ------------------------------------------------------------------------------
     def _vs_baseline(self, rows: pd.DataFrame, precisions, keys):
@@ -293,23 +411,20 @@ class Checker:
                 "verdict": _combine(verdicts),
                 "detail": f"{pick} over {len(cells)} cells{'; ' + detail if detail else ''}"}
 
-    def _equivalence(self, deltas: list[float], what: str) -> dict:
-        s = stats.over_folds(deltas)
-        m = self.margin
-        if s["ci_low"] is None:
-            verdict = "inconclusive"
-        elif -m < s["ci_low"] and s["ci_high"] < m:
-            verdict = "supported"
-        elif s["ci_high"] < -m or s["ci_low"] > m:
-            verdict = "contradicted"
-        else:
-            verdict = "inconclusive"
-        return {"measured": s["mean"], "ci_low": s["ci_low"], "ci_high": s["ci_high"], "n": s["n"], "verdict": verdict,
-                "detail": f"{what}; equivalent when the 95 % CI lies within ±{m} (stats.iou_margin)".lstrip("; ")}
+    def _equivalence(self, cells: pd.DataFrame, what: str) -> dict:
+        """Equivalence over the cells (over-folds rows of the accuracy table): supported when every
+        cell's 95 % CI lies within ±margin; the cell furthest from 0 is reported, p its TOST p."""
+        worst = cells.loc[cells["delta"].abs().idxmax()]
+        desc = "/".join(str(worst[k]) for k in ("framework", "device", "precision") if pd.notna(worst[k]))
+        desc += f"/f{worst['filters']}" if pd.notna(worst["filters"]) else ""
+        return {"measured": worst["delta"], "ci_low": worst["ci_low"], "ci_high": worst["ci_high"], "n": len(cells),
+                "p": worst["tost_p"], "verdict": _combine(list(cells["verdict"])),
+                "detail": f"{what}; {len(cells)} cells, furthest from 0: {desc} ({worst['method']}); equivalent when "
+                          f"the 95 % CI lies within ±{self.margin} (stats.iou_margin); p: TOST".lstrip("; ")}
 
 
-def check(claims: list[dict], records: list[dict], config: dict) -> pd.DataFrame:
-    checker = Checker(records, config)
+def check(claims: list[dict], records: list[dict], config: dict, checker: Checker | None = None) -> pd.DataFrame:
+    checker = checker or Checker(records, config)
     rows = []
     for c in claims:
         result = getattr(checker, c["test"])(c)
@@ -323,23 +438,63 @@ def check(claims: list[dict], records: list[dict], config: dict) -> pd.DataFrame
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def write(claims_yaml, result_paths, config: dict, claims_csv, claims_md) -> pd.DataFrame:
-    """claims.csv and a Markdown table of it (for the report and for reading next to summary.csv)."""
+def write(claims_yaml, result_paths, config: dict, claims_csv, claims_md, claims_html=None,
+          accuracy_csv=None) -> pd.DataFrame:
+    """claims.csv, the same as a Markdown table (next to summary.csv) and as an HTML page (shown in
+    the --report), and accuracy.csv (every paired IoU comparison, per fold and over folds)."""
     from . import io, record
     records = [rec for p in sorted(map(str, result_paths)) for rec in record.read(p)]
-    table = check(load(claims_yaml), records, config)
+    checker = Checker(records, config)
+    table = check(load(claims_yaml), records, config, checker)
     io.write_text(claims_csv, table.to_csv(index=False))
     io.write_text(claims_md, markdown(table))
+    if claims_html:
+        io.write_text(claims_html, html(table, config["stats"]["iou_margin"]))
+    if accuracy_csv:
+        io.write_text(accuracy_csv, checker.accuracy.to_csv(index=False))
     return table
 
 
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return ""
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
 def markdown(table: pd.DataFrame) -> str:
-    def fmt(v):
-        return "" if v is None or (isinstance(v, float) and not np.isfinite(v)) else (
-            f"{v:.3g}" if isinstance(v, float) else str(v))
+    fmt = _fmt
     lines = ["| claim | where | measured | 95 % CI | n | verdict | detail |", "|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
         ci = f"[{fmt(r.ci_low)}, {fmt(r.ci_high)}]" if pd.notna(r.ci_low) else ""
         lines.append(f"| {r.statement} | {r.where} | {fmt(r.measured)} | {ci} | {fmt(r.n)} | **{r.verdict}** | "
                      f"{fmt(r.detail)} |")
     return "\n".join(lines) + "\n"
+
+
+VERDICT_COLOURS = {"supported": "#d8f0d8", "contradicted": "#f6d5d5", "inconclusive": "#fdf1cf",
+                   NOT_MEASURED: "#e8e8e8"}
+
+
+def html(table: pd.DataFrame, margin: float) -> str:
+    """A self-contained HTML page of the claims table (the Snakemake report shows HTML inline)."""
+    from html import escape
+    head = "".join(f"<th>{h}</th>" for h in ("claim", "where", "needs", "measured", "95 % CI", "n", "p", "verdict",
+                                             "detail"))
+    body = []
+    for r in table.itertuples():
+        ci = f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]" if pd.notna(r.ci_low) else ""
+        cells = [r.statement, r.where, r.needs, _fmt(r.measured), ci, _fmt(r.n), _fmt(r.p)]
+        tds = "".join(f"<td>{escape(str(c))}</td>" for c in cells)
+        colour = VERDICT_COLOURS.get(r.verdict, "white")
+        body.append(f'<tr id="{escape(r.claim)}">{tds}<td style="background:{colour}"><b>{escape(r.verdict)}</b></td>'
+                    f"<td>{escape(_fmt(r.detail))}</td></tr>")
+    counts = ", ".join(f"{n} {v}" for v, n in table["verdict"].value_counts().items())
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>The paper's claims, checked</title>"
+            "<style>body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
+            "td,th{border:1px solid #bbb;padding:3px 6px;vertical-align:top;text-align:left}</style></head><body>"
+            f"<h3>The paper's claims checked on this grid ({counts})</h3>"
+            "<p>supported: the 95 % CI lies on the claimed side of the threshold (or, for an unchanged IoU, "
+            f"within &plusmn;{margin}); contradicted: on the other side; inconclusive: the CI spans it, or a part of "
+            "the claim could not be checked; not measured: the hardware is not in this grid (a stand-in is never "
+            "evidence).</p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></body></html>\n")

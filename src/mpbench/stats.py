@@ -12,7 +12,9 @@ the ratio of the medians of the timed samples (per-epoch times in training, per-
 inference), with a 95 % bootstrap CI that resamples each side's samples independently.
 
 Over folds, the fold is the unit: the mean of the per-fold values and a t-interval over them (none
-for a single fold). Every bootstrap is seeded, so results are deterministic.
+for a single fold; :func:`speedup_over_folds` and :func:`difference_over_folds` then keep that fold's
+bootstrap CI); with a margin also the TOST p of the fold values (one-sample t-tests against ±margin).
+Every bootstrap is seeded, so results are deterministic.
 """
 from __future__ import annotations
 
@@ -44,18 +46,20 @@ def paired_difference(a, b, margin: float, n_boot: int = N_BOOT, seed: int | Non
         raise ValueError(f"paired scores must be two equal-length vectors of 2 or more, got {a.shape} and {b.shape}")
     d = a - b
     ci = bootstrap_ci(d, n_boot=n_boot, seed=seed)
-    if np.all(d == 0):          # identical scores: no difference, trivially equivalent
-        wilcoxon_p, tost_p = 1.0, 0.0
-    else:
-        wilcoxon_p = float(sps.wilcoxon(d, zero_method="zsplit").pvalue)
-        if np.std(d) == 0:      # a constant shift: the t-tests are degenerate, the sign is certain
-            tost_p = 0.0 if abs(d[0]) < margin else 1.0
-        else:
-            lower = sps.ttest_1samp(d, -margin, alternative="greater").pvalue
-            upper = sps.ttest_1samp(d, margin, alternative="less").pvalue
-            tost_p = float(max(lower, upper))
+    wilcoxon_p = 1.0 if np.all(d == 0) else float(sps.wilcoxon(d, zero_method="zsplit").pvalue)
+    tost_p = tost(d, margin)
     return {"n": len(d), "delta": float(d.mean()), "ci_low": ci[0], "ci_high": ci[1], "wilcoxon_p": wilcoxon_p,
             "margin": margin, "tost_p": tost_p, "equivalent": tost_p < 0.05}
+
+
+def tost(d, margin: float) -> float:
+    """TOST p of differences ``d`` against ±margin: the larger of the two one-sided t-test p-values."""
+    d = np.asarray(d, dtype=np.float64)
+    if np.ptp(d) <= 1e-12:      # identical or a constant shift (to rounding): the t-tests are degenerate,
+        return 0.0 if abs(d.mean()) < margin else 1.0   # the sign is certain
+    lower = sps.ttest_1samp(d, -margin, alternative="greater").pvalue
+    upper = sps.ttest_1samp(d, margin, alternative="less").pvalue
+    return float(max(lower, upper))
 
 
 def speedup(ref_seconds, new_seconds, n_boot: int = N_BOOT, seed: int | None = None) -> dict:
@@ -71,12 +75,56 @@ def speedup(ref_seconds, new_seconds, n_boot: int = N_BOOT, seed: int | None = N
             "ci_high": float(np.quantile(ratios, 0.975)), "n_ref": len(ref), "n_new": len(new)}
 
 
-def over_folds(values) -> dict:
-    """Mean of per-fold values and its 95 % t-interval (folds as the unit; no interval for one fold)."""
+def over_folds(values, margin: float | None = None) -> dict:
+    """Mean of per-fold values and its 95 % t-interval (folds as the unit; no interval for one fold);
+    with ``margin`` also ``tost_p``, the TOST p of the fold values against ±margin (2 folds or more)."""
     v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
+    out = {"n": len(v), "mean": None, "ci_low": None, "ci_high": None}
+    if margin is not None:
+        out["tost_p"] = tost(v, margin) if len(v) > 1 else None
     if not len(v):
-        return {"n": 0, "mean": None, "ci_low": None, "ci_high": None}
-    if len(v) == 1:
-        return {"n": 1, "mean": float(v[0]), "ci_low": None, "ci_high": None}
-    half = sps.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
-    return {"n": len(v), "mean": float(v.mean()), "ci_low": float(v.mean() - half), "ci_high": float(v.mean() + half)}
+        return out
+    out["mean"] = float(v.mean())
+    if len(v) > 1:
+        half = sps.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+        out["ci_low"], out["ci_high"] = float(v.mean() - half), float(v.mean() + half)
+    return out
+
+
+def speedup_over_folds(per_fold: list[dict]) -> dict:
+    """Over folds of :func:`speedup` results: mean of the fold speed-ups with a t-interval over folds;
+    with one fold, that fold's bootstrap CI. ``method`` says which."""
+    if not per_fold:
+        return {"n": 0, "mean": None, "ci_low": None, "ci_high": None, "method": None}
+    if len(per_fold) == 1:
+        s = per_fold[0]
+        return {"n": 1, "mean": s["speedup"], "ci_low": s["ci_low"], "ci_high": s["ci_high"],
+                "method": "bootstrap, 1 fold"}
+    return {**over_folds([s["speedup"] for s in per_fold]), "method": f"t over {len(per_fold)} folds"}
+
+
+def difference_over_folds(per_fold: list[dict], margin: float) -> dict:
+    """Over folds of :func:`paired_difference` results (folds as the unit): mean Δ, t-interval and TOST
+    p of the fold means; with one fold, that fold's bootstrap CI, Wilcoxon p and TOST p."""
+    if not per_fold:
+        return {"n": 0, "delta": None, "ci_low": None, "ci_high": None, "wilcoxon_p": None, "tost_p": None,
+                "margin": margin, "method": None}
+    if len(per_fold) == 1:
+        images = per_fold[0]["n"]
+        return {**per_fold[0], "n": 1, "method": f"bootstrap over {images} images, 1 fold" if images
+                else "1 fold, no per-image IoU: no CI"}
+    s = over_folds([r["delta"] for r in per_fold], margin)
+    return {"n": s["n"], "delta": s["mean"], "ci_low": s["ci_low"], "ci_high": s["ci_high"], "wilcoxon_p": None,
+            "tost_p": s["tost_p"], "margin": margin, "method": f"t over {len(per_fold)} folds"}
+
+
+def equivalence_verdict(ci_low, ci_high, margin: float) -> str:
+    """``supported`` when the 95 % CI lies within ±margin, ``contradicted`` when it lies entirely
+    outside, ``inconclusive`` otherwise (or without a CI)."""
+    if ci_low is None or ci_high is None or not (np.isfinite(ci_low) and np.isfinite(ci_high)):
+        return "inconclusive"
+    if -margin < ci_low and ci_high < margin:
+        return "supported"
+    if ci_high < -margin or ci_low > margin:
+        return "contradicted"
+    return "inconclusive"

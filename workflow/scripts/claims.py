@@ -2,6 +2,7 @@ from mpbench.claims import write
 from mpbench.logs import setup
 
 log = setup(snakemake.log[0])
-table = write(snakemake.input.claims, snakemake.input.results, snakemake.params.config, snakemake.output.csv,
-              snakemake.output.md)
+inp, out = snakemake.input, snakemake.output
+table = write(inp.claims, [*inp.results, *inp.compiled], snakemake.params.config, out.csv, out.md,
+              claims_html=out.html, accuracy_csv=out.accuracy)
 log.info("claims: %s", table["verdict"].value_counts().to_dict())

@@ -1,0 +1,122 @@
+"""Accuracy differences paired on identical images, per fold and over folds (``accuracy.csv``).
+
+Every model's record stores the IoU of each validation image it scored, keyed by HDF5 row
+(:func:`mpbench.record.per_image`). Two models of the same fold are compared on the rows both
+scored: Δ = mean over those images of IoU(A) − IoU(B), with :func:`mpbench.stats.paired_difference`
+(95 % bootstrap CI, Wilcoxon p, TOST against ``stats.iou_margin``). Over folds the fold is the unit
+(:func:`mpbench.stats.difference_over_folds`). The comparisons:
+
+- ``precision vs baseline``: a training run in precision A vs the baseline (``figures.baseline``)
+  run of the same framework, device, f and fold (best weights of each);
+- ``tflite_cpu vs float``, ``qat vs float``, ``edgetpu vs float``: a derived model (each TFLite
+  variant, the QAT int8 model, the int8 model on the Edge TPU or its ``cpu-int8`` stand-in, named in
+  ``run_device``) vs the trained model it comes from (its training record's best weights);
+- ``tflite_cpu: precision vs baseline``: the same TFLite variant of a model trained in precision A vs
+  of the baseline-trained one.
+
+A pair without per-image IoU on both sides (results from before they were stored) falls back to the
+difference of the two mean IoUs (for a derived model: its IoU minus the float IoU in its record),
+with no CI for that fold; ``method`` says so.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import record, stats
+
+COLUMNS = ["comparison", "framework", "device", "precision", "filters", "variant", "run_device", "fold", "n",
+           "delta", "ci_low", "ci_high", "wilcoxon_p", "tost_p", "margin", "verdict", "method"]
+CELL = ["comparison", "framework", "device", "precision", "filters", "variant", "run_device"]
+DERIVED = ("tflite_cpu", "qat", "edgetpu")
+
+
+def paired_iou(a: dict | None, b: dict | None, margin: float) -> dict | None:
+    """:func:`~mpbench.stats.paired_difference` of two packed per-image IoU blocks on the HDF5 rows
+    both scored (finite on both sides); ``None`` when either is missing or fewer than 2 rows are shared."""
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return None
+    (ia, va), (ib, vb) = record.unpack_per_image(a), record.unpack_per_image(b)
+    _, ka, kb = np.intersect1d(ia, ib, assume_unique=True, return_indices=True)
+    xa, xb = va[ka], vb[kb]
+    keep = np.isfinite(xa) & np.isfinite(xb)
+    if keep.sum() < 2:
+        return None
+    return stats.paired_difference(xa[keep], xb[keep], margin)
+
+
+def _number(v) -> float | None:
+    return None if v is None or pd.isna(v) else float(v)
+
+
+def fold_difference(a, b, margin: float, fallback_ref: float | None = None) -> dict | None:
+    """Δ of measurement row ``a`` against row ``b`` on one fold, paired per image; without per-image
+    IoU, ``a``'s mean IoU minus ``fallback_ref`` (no CI); None when neither can be had."""
+    r = paired_iou(a.get("per_image"), None if b is None else b.get("per_image"), margin)
+    if r is not None:
+        return {**r, "method": f"paired bootstrap over {r['n']} images"}
+    mine, ref = _number(a.get("val_iou")), _number(fallback_ref)
+    if mine is None or ref is None:
+        return None
+    return {"n": None, "delta": mine - ref, "ci_low": None, "ci_high": None, "wilcoxon_p": None,
+            "tost_p": None, "margin": margin, "method": "fold means (no per-image IoU): no CI"}
+
+
+def _value(row, key):
+    v = row.get(key)
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) else v
+
+
+def pairs(m: pd.DataFrame, baseline: str):
+    """``(comparison, row A, row B or None, fallback reference IoU)`` for every comparison of the
+    module doc."""
+    if m.empty:
+        return
+    train = m[m["phase"] == "train"]
+    by_cell = {(r["framework"], r["device"], r["precision"], r["filters"], r["fold"]): r
+               for _, r in train.iterrows()}
+    for _, a in train[train["precision"] != baseline].iterrows():
+        b = by_cell.get((a["framework"], a["device"], baseline, a["filters"], a["fold"]))
+        if b is not None:
+            yield "precision vs baseline", a, b, b.get("val_iou")
+    for _, a in m[m["phase"].isin(DERIVED)].iterrows():
+        b = by_cell.get((a["framework"], a["device"], a["precision"], a["filters"], a["fold"]))
+        ref = _number(a.get("float_iou"))
+        yield f"{a['phase']} vs float", a, b, ref if ref is not None or b is None else b.get("val_iou")
+    tfl = m[m["phase"] == "tflite_cpu"]
+    base = {(r["framework"], r["device"], r["variant"], r["filters"], r["fold"]): r
+            for _, r in tfl[tfl["precision"] == baseline].iterrows()}
+    for _, a in tfl[tfl["precision"] != baseline].iterrows():
+        b = base.get((a["framework"], a["device"], a["variant"], a["filters"], a["fold"]))
+        if b is not None:
+            yield "tflite_cpu: precision vs baseline", a, b, b.get("val_iou")
+
+
+def accuracy_table(m: pd.DataFrame, baseline: str, margin: float) -> pd.DataFrame:
+    """One row per fold of every comparison and one over its folds (``fold`` = ``all``)."""
+    cells: dict[tuple, list[tuple[int, dict]]] = {}
+    for comparison, a, b, ref in pairs(m, baseline):
+        r = fold_difference(a, b, margin, ref)
+        if r is not None:
+            key = (comparison, a["framework"], a["device"], a["precision"], _value(a, "filters"),
+                   _value(a, "variant"), a["run_device"])
+            cells.setdefault(key, []).append((a["fold"], r))
+    rows = []
+    for key, folds in cells.items():
+        folds.sort(key=lambda t: t[0])
+        results = [r for _, r in folds]
+        for (fold, r) in folds:
+            rows.append({**dict(zip(CELL, key, strict=True)), **r, "fold": fold,
+                         "verdict": stats.equivalence_verdict(r["ci_low"], r["ci_high"], margin)})
+        s = stats.difference_over_folds(results, margin)
+        rows.append({**dict(zip(CELL, key, strict=True)), **s, "fold": "all",
+                     "verdict": stats.equivalence_verdict(s["ci_low"], s["ci_high"], margin)})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def over_folds(table: pd.DataFrame, comparison: str, **where) -> pd.DataFrame:
+    """The over-folds rows of one comparison (optionally narrowed by column values)."""
+    t = table[(table["comparison"] == comparison) & (table["fold"] == "all")]
+    for k, v in where.items():
+        t = t[t[k].isin(v) if isinstance(v, (list, tuple, set)) else t[k] == v]
+    return t
