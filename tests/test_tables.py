@@ -49,3 +49,50 @@ def test_result_file_of_the_wrong_shape_is_named_in_one_line(tmp_path, content, 
     with pytest.raises(ValueError, match=what) as e:
         summary_table([bad])
     assert str(bad) in str(e.value) and "\n" not in str(e.value)
+
+
+def timed_record(precision, fold, per_sample, n=40, seed=0, stage="train", batch=8):
+    import numpy as np
+
+    from mpbench import record
+    rng = np.random.default_rng(seed)
+    settings = {"framework": "pytorch", "device": "cpu", "precision": precision, "filters": 8, "fold": fold}
+    statistic = "mean" if stage == "train" else "median"
+    samples = list(per_sample * (1 + rng.normal(0, 0.03, n)))
+    return record.make(stage, settings, status="ok", prov={}, batch_size=batch, iou=0.9,
+                       latency=record.latency(samples, unit="epoch", statistic=statistic))
+
+
+@pytest.mark.parametrize("folds", [1, 3])
+def test_speedups_csv_has_a_ci_from_the_timed_samples_that_covers_a_known_ratio(tmp_path, folds):
+    import pandas as pd
+
+    from mpbench import record
+    paths = []
+    for k in range(folds):
+        for p, t in (("fp32", 0.015), ("mixed_bf16", 0.010)):   # a throughput ratio of 1.5
+            for stage in ("train", "infer"):
+                path = tmp_path / f"{stage}-{p}-{k}.json"
+                record.write(path, [timed_record(p, k, t, seed=10 * k + len(p), stage=stage)])
+                paths.append(path)
+    write_tables(paths, tmp_path / "summary.csv", tmp_path / "speedups.csv")
+    sp = pd.read_csv(tmp_path / "speedups.csv")
+    assert set(sp["phase"]) == {"train", "infer"} and (sp["n_folds"] == folds).all()
+    for r in sp.itertuples():
+        assert r.ci_low < 1.5 < r.ci_high and r.ci_low < r.speedup_median < r.ci_high
+        assert r.speedup_median == pytest.approx(1.5, rel=0.03)
+        assert r.ci_method == ("bootstrap, 1 fold" if folds == 1 else "t over 3 folds")
+
+
+def test_speedup_ci_narrows_with_more_timed_samples(tmp_path):
+    from mpbench import record
+    widths = []
+    for n in (8, 200):
+        paths = []
+        for p, t in (("fp32", 0.015), ("mixed_bf16", 0.010)):
+            path = tmp_path / f"{n}-{p}.json"
+            record.write(path, [timed_record(p, 0, t, n=n, seed=len(p))])
+            paths.append(path)
+        _, sp = write_tables(paths, tmp_path / "s.csv", tmp_path / "sp.csv")
+        widths.append(float(sp["ci_high"].iloc[0] - sp["ci_low"].iloc[0]))
+    assert widths[1] < widths[0] / 2

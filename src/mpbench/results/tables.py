@@ -13,13 +13,17 @@ The ``reference`` column of ``speedups.csv`` names the denominator of each speed
 ``speedups.csv``: throughput of each precision over a reference precision (``fp32``; also ``tf32``
 where present), per usage scenario — framework × device × f × batch size — and fold, then mean and
 std over folds (the paper's definition: ratio of throughputs; std is empty for a single fold).
+Beside it the uncertainty from the timed samples (each epoch's or repeat's per-sample time, kept in
+the records): ``speedup_median``, the ratio of the median times (mean over folds), and its 95 % CI
+``ci_low``–``ci_high`` — one fold: a bootstrap of the ratio of medians; several: a t-interval over
+the fold values (the fold as the unit); ``ci_method`` says which (:mod:`mpbench.stats`).
 Only ``ok`` rows count.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from .. import io, record
+from .. import io, record, stats
 
 COLUMNS = ["phase", "framework", "device", "run_device", "precision", "variant", "filters", "batch_size",
            "fold", "status", "per_sample_s", "per_sample_median_s", "per_sample_std_s", "throughput",
@@ -56,13 +60,28 @@ def row_from_record(rec: dict, source: str) -> dict:
     }
 
 
-def summary_table(paths) -> pd.DataFrame:
+def _key(values) -> tuple:
+    """A hashable cell key: missing values as None, whole numbers as int."""
+    return tuple(None if v is None or pd.isna(v) else int(v) if isinstance(v, (int, float)) and float(v).is_integer()
+                 else v for v in values)
+
+
+SAMPLE_KEY = SCENARIO + ["fold", "precision"]
+
+
+def summary_table(paths, samples: dict | None = None) -> pd.DataFrame:
+    """One row per measurement; ``samples``, when given, is filled with the timed samples of every
+    ``ok`` row (:data:`SAMPLE_KEY` → per-sample seconds of each epoch or repeat)."""
     rows = []
     for p in sorted(str(p) for p in paths):
         for rec in record.read(p):
             if rec["stage"] in SUMMARY_STAGES:
                 try:
-                    rows.append(row_from_record(rec, p))
+                    row = row_from_record(rec, p)
+                    rows.append(row)
+                    timed = (rec.get("latency") or {}).get("samples_s")
+                    if samples is not None and timed and row["status"] == "ok":
+                        samples[_key(row[k] for k in SAMPLE_KEY)] = timed
                 except (KeyError, TypeError, AttributeError) as e:
                     raise record.ResultFileError(f"{p}: a {rec['stage']} record of the wrong shape ({e!r}); "
                                                  "delete it and rerun the job that writes it") from e
@@ -72,7 +91,29 @@ def summary_table(paths) -> pd.DataFrame:
     return df
 
 
-def speedup_table(summary: pd.DataFrame, references=("fp32", "tf32")) -> pd.DataFrame:
+CI_COLUMNS = ["speedup_median", "ci_low", "ci_high", "ci_method"]
+
+
+def _intervals(m: pd.DataFrame, ref: str, samples: dict) -> dict[tuple, dict]:
+    """Per scenario and precision (key): :func:`mpbench.stats.speedup` of each fold's timed samples,
+    then :func:`mpbench.stats.speedup_over_folds`, as the :data:`CI_COLUMNS`."""
+    folds: dict[tuple, list[dict]] = {}
+    for r in m.to_dict("records"):
+        cell = [r[k] for k in SCENARIO]
+        a = samples.get(_key([*cell, r["fold"], ref]))
+        b = samples.get(_key([*cell, r["fold"], r["precision"]]))
+        if a and b:
+            folds.setdefault(_key([*cell, r["precision"]]), []).append(stats.speedup(a, b))
+    out = {}
+    for key, per_fold in folds.items():
+        s = stats.speedup_over_folds(per_fold)
+        out[key] = {"speedup_median": s["mean"], "ci_low": s["ci_low"], "ci_high": s["ci_high"],
+                    "ci_method": s["method"]}
+    return out
+
+
+def speedup_table(summary: pd.DataFrame, references=("fp32", "tf32"), samples: dict | None = None) -> pd.DataFrame:
+    """Speed-ups per scenario (module doc); ``samples`` (from :func:`summary_table`) adds the CIs."""
     ok = summary[(summary["status"] == "ok") & summary["phase"].isin(["train", "infer"])
                  & summary["throughput"].notna()]
     out = []
@@ -86,14 +127,20 @@ def speedup_table(summary: pd.DataFrame, references=("fp32", "tf32")) -> pd.Data
         g = m.groupby(SCENARIO + ["precision"], dropna=False)["speedup"]
         agg = g.agg(speedup_mean="mean", speedup_std="std", n_folds="count").reset_index()
         agg["reference"] = ref
+        if samples:
+            ci = _intervals(m, ref, samples)
+            found = [ci.get(_key(r), {}) for r in agg[SCENARIO + ["precision"]].itertuples(index=False)]
+            for col in CI_COLUMNS:
+                agg[col] = [f.get(col) for f in found]
         out.append(agg)
-    cols = SCENARIO + ["precision", "reference", "speedup_mean", "speedup_std", "n_folds"]
-    return pd.concat(out, ignore_index=True)[cols] if out else pd.DataFrame(columns=cols)
+    cols = SCENARIO + ["precision", "reference", "speedup_mean", "speedup_std", "n_folds"] + CI_COLUMNS
+    return pd.concat(out, ignore_index=True).reindex(columns=cols) if out else pd.DataFrame(columns=cols)
 
 
 def write_tables(paths, summary_csv, speedups_csv) -> tuple[pd.DataFrame, pd.DataFrame]:
-    summary = summary_table(paths)
-    speedups = speedup_table(summary)
+    samples: dict = {}
+    summary = summary_table(paths, samples)
+    speedups = speedup_table(summary, samples=samples)
     for df, path in ((summary, summary_csv), (speedups, speedups_csv)):
         io.write_text(path, df.to_csv(index=False))
     return summary, speedups
