@@ -34,7 +34,7 @@ rule figure:
     conda:
         "../envs/plots.yaml"
     params:
-        config=lambda wc: {k: config[k] for k in ("train", "figures")},
+        config=lambda wc: {k: config[k] for k in ("train", "figures", "stats")},
     script:
         "../workflow/scripts/figure.py"
 

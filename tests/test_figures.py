@@ -242,3 +242,52 @@ def test_fig2b_marks_a_ratio_without_its_float32_reference(summary):
     art = by_gid(pf.fig2(no_fp32, speedup_table(no_fp32), GRID))
     assert "pytorch/a100/mixed_fp16/f64" not in art                     # no bar from a mixed time alone
     assert "missing:missing:pytorch/a100/mixed_fp16/f64" in art
+
+
+@pytest.fixture(scope="module")
+def speedups_with_ci(speedups):
+    """A known, asymmetric CI around every speed-up (as speedups.csv carries from the timed samples)."""
+    sp = speedups.copy()
+    sp["ci_low"], sp["ci_high"] = sp["speedup_mean"] - 0.1, sp["speedup_mean"] + 0.2
+    return sp
+
+
+def whisker(art, key):
+    (segment,) = art[f"ci:{key}"].get_segments()
+    return segment[0][0], segment[0][1], segment[1][1]    # x, low, high
+
+
+def test_fig2_and_fig5_speedups_carry_their_ci_whiskers(summary, speedups_with_ci):
+    fig = pf.fig2(summary, speedups_with_ci, GRID)
+    art = by_gid(fig)
+    sp = speedups_with_ci[(speedups_with_ci["phase"] == "train") & (speedups_with_ci["filters"] == 64)]
+    assert len(sp)
+    for _, r in sp.iterrows():
+        key = f"{r['framework']}/{r['device']}/mixed_fp16/f64"
+        x, lo, hi = whisker(art, key)
+        assert (lo, hi) == pytest.approx((r["speedup_mean"] - 0.1, r["speedup_mean"] + 0.2))
+        assert x == pytest.approx(art[key].get_x() + art[key].get_width() / 2)
+    assert "95 % CI" in fig._suptitle.get_text()
+    art5 = by_gid(pf.fig5(summary, speedups_with_ci, GRID))
+    sp5 = speedups_with_ci[(speedups_with_ci["phase"] == "train") & (speedups_with_ci["framework"] == "pytorch")
+                           & (speedups_with_ci["device"] == "a40")].sort_values("filters")
+    segments = art5["ci:pytorch/a40/mixed_fp16"].get_segments()
+    assert [s[0][0] for s in segments] == sp5["filters"].tolist()
+    assert [s[1][1] for s in segments] == pytest.approx((sp5["speedup_mean"] + 0.2).tolist())
+
+
+def test_speedups_without_a_ci_keep_the_std_and_say_so(summary, speedups):
+    fig = pf.fig2(summary, speedups, GRID)
+    assert not by_gid(fig, "ci:") and "std over folds" in fig._suptitle.get_text()
+
+
+def test_fig3_shows_the_equivalence_band_around_the_baseline(summary, speedups):
+    art = by_gid(pf.fig3(summary, speedups, GRID, margin=0.01))
+    tr = summary[(summary["phase"] == "train") & (summary["status"] == "ok") & (summary["precision"] == "fp32")]
+    for fw, dev in itertools.product(GRID["frameworks"], GRID["devices"]):
+        band = art[f"band:{fw}/{dev}"]
+        mean = tr[(tr["framework"] == fw) & (tr["device"] == dev)]["val_iou"].mean()
+        assert band.get_y() == pytest.approx(mean - 0.01) and band.get_height() == pytest.approx(0.02)
+        xs = art[f"{fw}/{dev}/fp32"].get_offsets()[:, 0]
+        assert band.get_x() < xs.min() and xs.max() < band.get_x() + band.get_width()
+    assert not by_gid(pf.fig3(summary, speedups, GRID), "band:")

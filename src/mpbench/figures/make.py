@@ -17,6 +17,8 @@ def make_figure(name: str, summary_csv, speedups_csv, config: dict, png, pdf) ->
     kwargs = {}
     if name == "fig2":
         kwargs["reference_overlay"] = bool(figcfg["reference_overlay"])
+    if name == "fig3":
+        kwargs["margin"] = config.get("stats", {}).get("iou_margin")
     if name == "fig4":
         kwargs["device"] = figcfg.get("fig4_device") or grid["devices"][0]
     fig = paper_figures.FIGURES[name](summary, speedups, grid, **kwargs)

@@ -5,7 +5,9 @@ the configuration asks for (frameworks, devices, precisions, filters); a cell wi
 result is drawn as a grey × with its status (``not run``, ``OOM``, ``NaN`` for diverged, …), so
 partial grids plot without crashing and gaps stay visible. Every data artist carries a ``gid``
 naming its cell (``framework/device/precision/f…``) so tests can read the plotted values back.
-Times are plotted in milliseconds per sample (image).
+Times are plotted in milliseconds per sample (image). Speed-ups carry the 95 % CI of
+``speedups.csv`` as whiskers (gid ``ci:<cell>``; the std over folds where a table has no CI), and
+Fig. 3 the equivalence band, the baseline's mean IoU ± ``stats.iou_margin`` (gid ``band:<cell>``).
 """
 from __future__ import annotations
 
@@ -70,12 +72,36 @@ def _mixed(grid):
 
 
 def _bar(ax, x, c, key, colour, hatch, width=0.8, scale=MS, label=None, missing=None):
-    """One bar (mean ± std of a :func:`cell`), or the missing mark with ``missing`` or the cell's status."""
+    """One bar (mean ± std of a :func:`cell`; with ``c["ci"]``, its CI as whiskers instead), or the
+    missing mark with ``missing`` or the cell's status."""
     if c["status"] != "ok":
         mark_missing(ax, x, missing or c["status"], key)
         return
-    ax.bar([x], [c["mean"] * scale], width=width, yerr=[c["std"] * scale], color=colour, hatch=hatch,
+    ci = c.get("ci")
+    ax.bar([x], [c["mean"] * scale], width=width, yerr=None if ci else [c["std"] * scale], color=colour, hatch=hatch,
            edgecolor="black", linewidth=0.6, capsize=3, error_kw={"elinewidth": 0.8}, gid=key, label=label)
+    if ci:
+        _whiskers(ax, [x], [ci], key, "black")
+
+
+def _ci(row) -> tuple[float, float] | None:
+    """The 95 % CI of a speedups.csv row, if the table has one for it."""
+    lo, hi = row.get("ci_low"), row.get("ci_high")
+    return (float(lo), float(hi)) if lo is not None and hi is not None and pd.notna(lo) and pd.notna(hi) else None
+
+
+def _speedup_bars(speedups) -> str:
+    """What the speed-up error bars are: the CI where the table has them, else the std over folds."""
+    has_ci = "ci_low" in speedups and speedups["ci_low"].notna().any()
+    return "whiskers: 95 % CI, speedups.csv" if has_ci else "error bars: std over folds"
+
+
+def _whiskers(ax, xs, cis, key, colour, capsize=3):
+    """Vertical whiskers from each CI's low to its high end (no centre mark: the CI stands for itself)."""
+    lo, hi = np.array([c[0] for c in cis]), np.array([c[1] for c in cis])
+    mid = (lo + hi) / 2
+    eb = ax.errorbar(xs, mid, yerr=(hi - lo) / 2, fmt="none", ecolor=colour, elinewidth=1.0, capsize=capsize)
+    eb.lines[2][0].set_gid(f"ci:{key}")
 
 
 def _grouped(ax, grid, inner):
@@ -139,7 +165,8 @@ def fig2(summary, speedups, grid, filters=None, reference_overlay=False):
         row = sp[(sp["framework"] == fw) & (sp["device"] == dev) & (sp["precision"] == p)]
         if len(row):
             r = row.iloc[0]
-            c = {"status": "ok", "mean": r["speedup_mean"], "std": np.nan_to_num(r["speedup_std"])}  # 1 fold: no std
+            c = {"status": "ok", "mean": r["speedup_mean"], "std": np.nan_to_num(r["speedup_std"]),  # 1 fold: no std
+                 "ci": _ci(r)}
         else:  # this precision failed, or it ran and its float32 reference is what is missing
             st = cell(train, "per_sample_s", framework=fw, device=dev, precision=p)["status"]
             c = {"status": "missing" if st == "ok" else st}
@@ -150,16 +177,21 @@ def fig2(summary, speedups, grid, filters=None, reference_overlay=False):
         _overlay_reference(b, "fig2b", positions)
     label_axes(b, ylabel=f"training speed-up over {precision_label(base)} (throughput ratio)",
                title=f"(b) speed-up, f={f} (hatch = precision)")
-    fig.suptitle("Fig. 2 — training time and mixed-precision speed-up (error bars: std over folds)", fontsize=10)
+    fig.suptitle(f"Fig. 2 — training time and mixed-precision speed-up ((a) error bars: std over folds; "
+                 f"(b) {_speedup_bars(sp)})", fontsize=10)
     return fig
 
 
-def fig3(summary, speedups, grid):
-    """Validation IoU per device/framework, each precision side by side; one dot per fold and f."""
+def fig3(summary, speedups, grid, margin=None):
+    """Validation IoU per device/framework, each precision side by side; one dot per fold and f. With
+    ``margin`` (``stats.iou_margin``), a grey band over each group: the baseline's mean IoU ± margin,
+    the equivalence margin the claims test against (they pair images; the band is a guide)."""
     train = summary[summary["phase"] == "train"]
     fig, (ax,) = figure(1, width=max(6.0, 1.6 * len(grid["devices"]) * len(grid["frameworks"])), height=4.2)
     rng = np.random.default_rng(0)
+    groups: dict[tuple, list[float]] = {}
     for dev, fw, p, x, width, _ in _grouped(ax, grid, grid["precisions"]):
+        groups.setdefault((fw, dev), []).append(x)
         c = cell(train, "val_iou", framework=fw, device=dev, precision=p)
         key = f"{fw}/{dev}/{p}"
         if c["status"] != "ok":
@@ -172,10 +204,29 @@ def fig3(summary, speedups, grid):
         ax.hlines(vals.mean(), x - width / 2.5, x + width / 2.5, color="black", linewidth=1.2)
         ax.text(x, 1.01, precision_label(p).replace(" ", "\n"), ha="center", va="bottom", fontsize=6,
                 transform=ax.get_xaxis_transform())
+    if margin:
+        _equivalence_bands(ax, train, grid, groups, margin)
     ax.set_ylim(0, 1)
     ax.set_ylabel("validation IoU (dot: one fold and f; bar: mean)")
-    ax.set_title("Fig. 3 — validation IoU, float32 vs mixed precision", fontsize=10, pad=22)
+    ax.set_title("Fig. 3 — validation IoU, float32 vs mixed precision"
+                 + (f" (grey band: {precision_label(_baseline(grid))} mean ± {margin}, the equivalence margin)"
+                    if margin else ""), fontsize=10, pad=22)
     return fig
+
+
+def _equivalence_bands(ax, train, grid, groups, margin):
+    from matplotlib.patches import Rectangle
+    n = max(len(grid["precisions"]), 1)
+    first = True
+    for (fw, dev), xs in groups.items():
+        c = cell(train, "val_iou", framework=fw, device=dev, precision=_baseline(grid))
+        if c["status"] != "ok":
+            continue
+        half = 0.4 / n
+        ax.add_patch(Rectangle((min(xs) - half, c["mean"] - margin), max(xs) - min(xs) + 2 * half, 2 * margin,
+                               facecolor="0.85", edgecolor="none", zorder=0, gid=f"band:{fw}/{dev}",
+                               label=f"baseline mean ± {margin}" if first else None))
+        first = False
 
 
 def _lines(ax, df, value, xs, xkey, series, scale=MS):
@@ -240,10 +291,14 @@ def fig5(summary, speedups, grid):
                 rows = rows.sort_values("filters")
                 key = f"{fw}/{dev}/{p}"
                 if len(rows):
+                    cis = [_ci(r) for _, r in rows.iterrows()]
+                    have = [(int(f), ci) for f, ci in zip(rows["filters"], cis, strict=True) if ci]
                     ax.errorbar(rows["filters"].astype(int), rows["speedup_mean"],
-                                yerr=rows["speedup_std"].fillna(0.0), color=device_colour(dev),
+                                yerr=None if have else rows["speedup_std"].fillna(0.0), color=device_colour(dev),
                                 linestyle=PRECISION_LINE.get(p, "-"), marker="o", markersize=4,
                                 capsize=2, label=f"{dev}, {precision_label(p)}", gid=key)
+                    if have:
+                        _whiskers(ax, [f for f, _ in have], [ci for _, ci in have], key, device_colour(dev), 2)
                 have = set(rows["filters"].astype(int))
                 for f in grid["filters"]:
                     if f not in have:
@@ -253,7 +308,7 @@ def fig5(summary, speedups, grid):
         _filters_axis(ax, grid["filters"])
         label_axes(ax, ylabel=f"training speed-up over {precision_label(_baseline(grid))}",
                    title=f"({tag}) {FRAMEWORK_LABEL[fw]}")
-    fig.suptitle("Fig. 5 — training speed-up vs model size (error bars: std over folds)", fontsize=10)
+    fig.suptitle(f"Fig. 5 — training speed-up vs model size ({_speedup_bars(sp)})", fontsize=10)
     return fig
 
 
