@@ -1,0 +1,41 @@
+"""config/from_existing.yaml: summary, figures and claims re-derived from copied result files only."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from mpbench import record
+
+from conftest import REPO, run_snakemake, small_config
+
+pytestmark = pytest.mark.slow
+
+
+def copied_train_result(root, precision, shift):
+    """A training record of pytorch/cpu/f8/fold0 as a cluster run writes it (per-image IoU, timed epochs)."""
+    rng = np.random.default_rng(len(precision))
+    iou = np.clip(np.random.default_rng(0).normal(0.85, 0.05, 40), 0, 0.99) + shift   # the same images
+    settings = {"framework": "pytorch", "device": "cpu", "precision": precision, "filters": 8, "fold": 0}
+    rec = record.make("train", settings, status="ok", prov={}, batch_size=8, iou=float(iou.mean()),
+                      latency=record.latency(list(0.01 * (1 + rng.normal(0, 0.02, 6))), unit="epoch",
+                                             statistic="mean"),
+                      details={"per_image_iou": record.per_image(np.arange(40), iou), "best_epoch": 3})
+    path = root / "train" / "pytorch" / "cpu" / precision / "f8" / "fold0" / "result.json"
+    path.parent.mkdir(parents=True)
+    record.write(path, [rec])
+
+
+def test_from_existing_rederives_tables_figures_and_claims_without_running_jobs(tmp_path):
+    cfg = small_config(tmp_path, "copied", figures={"only_existing": True, "fig4_device": "cpu", "baseline": "fp32"})
+    root = tmp_path / "copied"
+    copied_train_result(root, "fp32", 0.0)
+    copied_train_result(root, "mixed_bf16", 0.002)
+    run = run_snakemake("figures", "claims", "--cores", "2", "--configfile", str(cfg),
+                        str(REPO / "config" / "from_existing.yaml"), timeout=900)
+    assert run.returncode == 0, run.stderr[-4000:]
+    claims = pd.read_csv(root / "claims.csv").set_index("claim")
+    assert claims.loc["mp_iou_unchanged", "measured"] == pytest.approx(0.002, abs=1e-6)
+    assert claims.loc["mp_iou_unchanged", "verdict"] == "supported"   # a constant 0.002 on 40 images
+    acc = pd.read_csv(root / "accuracy.csv")
+    assert set(acc["comparison"]) == {"precision vs baseline"} and (acc["n"] == [40, 1]).all()
+    assert (root / "claims.html").exists() and (root / "figures" / "fig3.png").exists()
+    assert not (root / "data").exists() and not (root / "infer").exists()   # nothing was rerun
