@@ -1,4 +1,7 @@
-"""config/from_existing.yaml: summary, figures and claims re-derived from copied result files only."""
+"""config/from_existing.yaml: summary, figures and claims re-derived from copied result files only,
+and the claims table in the --report."""
+import zipfile
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -39,3 +42,11 @@ def test_from_existing_rederives_tables_figures_and_claims_without_running_jobs(
     assert set(acc["comparison"]) == {"precision vs baseline"} and (acc["n"] == [40, 1]).all()
     assert (root / "claims.html").exists() and (root / "figures" / "fig3.png").exists()
     assert not (root / "data").exists() and not (root / "infer").exists()   # nothing was rerun
+    report = tmp_path / "report.zip"
+    run = run_snakemake("figures", "claims", "--configfile", str(cfg), str(REPO / "config" / "from_existing.yaml"),
+                        "--report", str(report), timeout=600)
+    assert run.returncode == 0, run.stderr[-4000:]
+    with zipfile.ZipFile(report) as z:
+        (page,) = [n for n in z.namelist() if n.endswith("claims.html")]
+        html = z.read(page).decode()
+    assert 'id="mp_iou_unchanged"' in html and "supported" in html and "not measured" in html

@@ -419,7 +419,7 @@ class Checker:
         desc += f"/f{worst['filters']}" if pd.notna(worst["filters"]) else ""
         return {"measured": worst["delta"], "ci_low": worst["ci_low"], "ci_high": worst["ci_high"], "n": len(cells),
                 "p": worst["tost_p"], "verdict": _combine(list(cells["verdict"])),
-                "detail": f"{what}; {len(cells)} cells, furthest from 0: {desc} ({worst['method']}); equivalent when "
+                "detail": f"{what}; cells: {len(cells)}, furthest from 0: {desc} ({worst['method']}); equivalent when "
                           f"the 95 % CI lies within ±{self.margin} (stats.iou_margin); p: TOST".lstrip("; ")}
 
 
