@@ -1,11 +1,12 @@
 # make demo  — create .venv, install, run the demo workflow end to end (figures in results/demo/figures)
 # make test  — create .venv, install, lint (ruff, snakefmt, snakemake --lint), run the test suite
+# make doctor — what this machine can measure for config/config.yaml (CONFIGFILE=… for an overlay)
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: install demo test test-fast lint dryrun clean-demo install-profile
+.PHONY: install demo test test-fast lint dryrun clean-demo doctor
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +37,5 @@ dryrun: install
 clean-demo:
 	rm -rf results/demo
 
-install-profile:
-	mkdir -p $(HOME)/.config/snakemake
-	ln -sfn $(CURDIR)/profiles/slurm $(HOME)/.config/snakemake/slurm
-	@echo "now: snakemake --profile slurm (needs pip install '.[slurm]')"
+doctor: install
+	$(BIN)/python -m mpbench doctor $(if $(CONFIGFILE),--configfile $(CONFIGFILE))
