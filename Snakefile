@@ -52,10 +52,38 @@ include: "rules/figures.smk"
 include: "rules/findings.smk"
 
 
+# Light work runs where snakemake runs (under SLURM: the login node), never as a cluster job: the
+# tables, figures and claims (and the demo's synthetic frames, rules/data.smk); mpbench.grid.LOCAL_RULES.
+localrules:
+    all,
+    summary,
+    figure,
+    figures,
+    claims,
+
+
+# What each job asks SLURM for: jobs on a CUDA device without gres would get no GPU, jobs without a
+# GPU on a GPU-only cluster (slurm.gpu_only) would be refused. Snakemake gives a dry run no hook and
+# parses the Snakefile before it knows the executor, so a dry run reads the command line here and
+# lists them (for the grid's jobs not done yet); a real run checks its own jobs in onstart and
+# stops before submitting any.
+if workflow.is_main_process and checks.requested_executor() == ("slurm", True):
+    _SLURM_MESSAGE = checks.slurm_message(checks.slurm_problems(config, grid_slurm_jobs()), dry_run=True)
+    if _SLURM_MESSAGE:
+        logger.warning(_SLURM_MESSAGE)
+
+
 # Only a real run takes the lock on the results folder: Snakemake runs no hooks for dry-runs,
 # --report, --lint, or inside SLURM job steps (--no-hooks). See src/mpbench/locks.py.
+# It also logs once what this machine can measure (mpbench.doctor, quick: no framework imported).
 onstart:
+    _EXECUTOR = workflow.executor_plugin.name if workflow.executor_plugin is not None else "local"
+    if _EXECUTOR == "slurm":
+        _message = checks.slurm_message(checks.slurm_problems(config, dag_slurm_jobs(workflow.dag)), dry_run=False)
+        if _message:
+            raise WorkflowError(_message)
     checks.check_writable(planned_files(workflow.dag), RESULTS)
+    logger.info(doctor.startup_report(config, _EXECUTOR, workflow.configfiles))
     for _line in RESULTS_LOCK.acquire():
         logger.warning(_line)
 

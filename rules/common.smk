@@ -11,7 +11,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("P
 
 from snakemake.logging import logger
 
-from mpbench import checks, grid, locks
+from mpbench import checks, doctor, grid, locks
 from mpbench.figures import FIGURE_NAMES
 from mpbench.frameworks import FRAMEWORKS
 from mpbench.precisions import NAMES as PRECISIONS
@@ -134,3 +134,37 @@ def planned_files(dag):
 def all_outputs():
     tables = [f"{RESULTS}/{name}" for name in ("summary.csv", "speedups.csv", "claims.csv")]
     return [H5, *result_files(), *tables, *figure_files()]
+
+
+# What each job asks SLURM for, checked before anything is submitted (mpbench.checks.slurm_problems).
+def _job_output(name, run):
+    """The result file of a submitted job of grid.submitted_jobs (there: the job is done); ``name``
+    is the job's rule."""
+    if name == "preprocess":
+        return H5
+    if name.startswith(grid.DEVICE_RULE_PREFIXES):
+        return cell_file("train" if name.startswith("train_") else "infer", "result.json", run, run["framework"])
+    return cell_file("quantize", {"quantize": "result.json", "qat": "qat.json"}.get(name, f"{name}.json"), run)
+
+
+def grid_slurm_jobs():
+    """The grid's submitted jobs not done yet, with the SLURM keys their device gives them (``gpu``
+    left out: the SLURM profile sets it to 0 and requests GPUs through gres)."""
+    jobs = []
+    for name, run, device in grid.submitted_jobs(config):
+        if not os.path.exists(_job_output(name, run)):
+            res = {k: v for k, v in grid.slurm_resources(config, device).items() if k != "gpu"}
+            jobs.append((name, run, device, res))
+    return jobs
+
+
+def dag_slurm_jobs(dag):
+    """The jobs this run submits (not local), with the resources Snakemake computed for each."""
+    jobs = []
+    for job in dag.needrun_jobs():
+        if job.is_local:
+            continue
+        wc = dict(job.wildcards.items())
+        run = wc if "device" in wc else {}
+        jobs.append((job.rule.name, run, grid.job_device(job.rule.name, wc), dict(job.resources.items())))
+    return jobs

@@ -12,6 +12,9 @@ if 0 < DATA["synthetic_frames"] < DATA["n_samples"]:
 
 if DATA["synthetic_frames"] > 0:
 
+    localrules:
+        synthetic_bagls,
+
     rule synthetic_bagls:
         """Synthetic frames in the real BAGLS on-disk format (demo and tests)."""
         output:

@@ -11,6 +11,8 @@ rule edgetpu_compile:
         cell_log("edgetpu_compile"),
     conda:
         "../envs/edgetpu.yaml"
+    resources:
+        **device_resources("cpu"),
     params:
         settings=cell_settings("tensorflow"),
         compiler=config["edgetpu"]["compiler"],
@@ -33,6 +35,8 @@ rule edgetpu_infer:
     conda:
         "../envs/edgetpu.yaml"
     threads: 1
+    resources:
+        **device_resources("cpu"),
     params:
         settings=cell_settings("tensorflow"),
         eval_images=config["quantize"]["eval_images"],

@@ -1,7 +1,9 @@
-"""The SLURM profiles: sbatch arguments from the config, and the demo through a real local SLURM.
+"""The SLURM profile: sbatch arguments from the config, the check of what each job asks for, and the
+demo through a real local SLURM, all through the users' literal command `snakemake --profile slurm`.
 
 The ``slurm`` tests start a single-node cluster with tests/slurm/local_cluster.sh (Debian's
 slurm-wlm + munge; installed when missing and running as root, as in CI) and stop it afterwards.
+Its partitions a100 and a40 are GPU-only (fake GPUs; jobs requesting none are refused there).
 """
 import hashlib
 import os
@@ -17,7 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
-from mpbench import record
+from mpbench import checks, grid, record
 
 from conftest import run_snakemake, small_config
 
@@ -25,34 +27,134 @@ REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "tests" / "slurm" / "local_cluster.sh"
 
 
-def dry_run_resources(*args) -> dict:
-    """jobid → (rule, wildcards, resources) parsed from a dry run's job listing."""
+def dry_run_jobs(*args) -> tuple[list, str]:
+    """[(rule, local?, wildcards, resources)] parsed from a dry run's job listing, and its whole output."""
     out = run_snakemake("-n", *args, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     jobs = []
-    for block in re.split(r"\n(?=rule \w+:)", out.stdout):
-        m = re.match(r"rule (\w+):", block)
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out.stdout):
+        m = re.match(r"(local)?rule (\w+):", block)
         if not m:
             continue
         wc = re.search(r"wildcards: (.*)", block)
         res = re.search(r"resources: (.*)", block)
         parse = lambda s: dict(kv.split("=", 1) for kv in s.split(", ")) if s else {}  # noqa: E731
-        jobs.append((m.group(1), parse(wc.group(1) if wc else ""), parse(res.group(1) if res else "")))
-    return jobs
+        jobs.append((m.group(2), bool(m.group(1)), parse(wc.group(1) if wc else ""),
+                     parse(res.group(1) if res else "")))
+    return jobs, out.stdout + out.stderr
+
+
+def merged_config(*overlays) -> dict:
+    """config/config.yaml with ``overlays`` laid over it as Snakemake does (mappings merged, the rest replaced)."""
+    def merge(a, b):
+        return {**a, **{k: merge(a[k], v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
+                        for k, v in b.items()}}
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for overlay in overlays:
+        cfg = merge(cfg, yaml.safe_load(Path(overlay).read_text()) if not isinstance(overlay, dict) else overlay)
+    return cfg
+
+
+def test_literal_profile_name_finds_profiles_slurm_from_the_repository_root():
+    """`snakemake --profile slurm` looks in ./slurm first: a committed link to profiles/slurm, the one copy."""
+    link = REPO / "slurm"
+    assert link.is_symlink() and os.readlink(link) == "profiles/slurm"
+    assert (link / "config.yaml").resolve() == (REPO / "profiles" / "slurm" / "config.yaml").resolve()
+    if (REPO / ".git").exists() and shutil.which("git"):
+        out = subprocess.run(["git", "ls-files", "-s", "slurm"], cwd=REPO, capture_output=True, text=True).stdout
+        assert out.startswith("120000 "), out       # committed as a link (mode 120000): a fresh clone has it
 
 
 def test_profile_dry_run_on_paper_grid_asks_alex_for_gpus():
+    """The literal command on the paper's config: the grid on the cluster's GPUs (config/cluster.yaml, which
+    the profile loads), CPU work on an A40 share, light rules local, and nothing the check would name."""
     pytest.importorskip("snakemake_executor_plugin_slurm")
-    jobs = dry_run_resources("--profile", "profiles/slurm")
-    train = [(w, r) for rule, w, r in jobs if rule.startswith("train_")]
-    assert len(train) == 192
+    jobs, log = dry_run_jobs("--profile", "slurm")
+    assert "would get no GPU or be refused" not in log
+    train = [(w, r) for rule, _, w, r in jobs if rule.startswith("train_")]
+    assert len(train) == 128 and {w["device"] for w, _ in train} == {"a100", "a40"}   # no desktop rtx3090
     a100 = [r for w, r in train if w["device"] == "a100"]
     assert a100 and all(r["slurm_partition"] == "a100" and r["gres"] == "gpu:a100:1" and r["gpu"] == "0"
                         and r["runtime"] == "1440" and r["cpus_per_task"] == "16" for r in a100)
     a40 = [r for w, r in train if w["device"] == "a40"]
     assert a40 and all(r["slurm_partition"] == "a40" and r["gres"] == "gpu:a40:1" for r in a40)
-    cpu_rules = [r for rule, _, r in jobs if rule in ("preprocess", "quantize", "summary", "figure")]
-    assert cpu_rules and not any("gres" in r or r.get("gpu", "0") != "0" for r in cpu_rules)
+    cpu_work = [r for rule, _, _, r in jobs if rule in ("preprocess", "quantize", "qat", "edgetpu_compile",
+                                                         "edgetpu_infer")]
+    assert cpu_work and all(r["slurm_partition"] == "a40" and r["gres"] == "gpu:a40:1" and r["gpu"] == "0"
+                            for r in cpu_work)
+    # grid.submitted_jobs (what the check inspects) is exactly what the dry run would submit
+    submitted = sorted((rule, checks.job_label("", w) if w else "") for rule, _, w, _ in jobs
+                       if rule not in grid.LOCAL_RULES)
+    config = merged_config(REPO / "config" / "cluster.yaml")
+    expected = sorted((rule, checks.job_label("", run) if run else "") for rule, run, _ in grid.submitted_jobs(config))
+    assert submitted == expected
+
+
+def test_dry_run_names_every_job_that_would_get_no_gpu_or_be_refused(tmp_path):
+    """Without config/cluster.yaml (a --configfile given replaces the profile's): the desktop rtx3090's cells
+    would get no GPU, and on a GPU-only cluster the CPU work would be refused. The dry run says so, job by job."""
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    overlay = tmp_path / "gpu_only.yaml"
+    overlay.write_text(yaml.safe_dump({"slurm": {"gpu_only": True}}))
+    jobs, log = dry_run_jobs("--profile", "slurm", "--configfile", str(overlay))
+    assert "dry run with the SLURM executor: these jobs would get no GPU or be refused" in log
+    assert "128 job(s) on devices.rtx3090 (type cuda) ask SLURM for no GPU" in log
+    config = merged_config(overlay)
+    named = {rule for rule, _, _ in grid.submitted_jobs(config)}
+    cpu_jobs = sum(1 for _, _, device in grid.submitted_jobs(config) if device == "cpu")
+    assert f"{cpu_jobs} job(s) on devices.cpu ask for no GPU, but slurm.gpu_only is true" in log
+    for rule in named:
+        assert re.search(rf"^ +{rule}( \(\d+\): |$)", log, re.M), rule
+    # every job by its cell: 32 per training rule on rtx3090, e.g.
+    cells = re.search(r"train_pytorch \(32\): (.*?)\n +train_tensorflow", log, re.S).group(1)
+    assert len(re.findall(r"rtx3090/\w+/f\d+/fold\d", cells)) == 32
+    assert len(jobs) > 0                               # the plan itself is still printed
+
+
+def test_light_rules_are_local_rules():
+    """grid.LOCAL_RULES (left out of the check) are the rules the Snakefile declares `localrules`."""
+    declared = set()
+    for path in [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]:
+        for block in re.findall(r"^\s*localrules:\n((?:\s+\w+,?\n)+)", path.read_text(), re.M):
+            declared |= set(re.findall(r"\w+", block))
+    assert declared == set(grid.LOCAL_RULES) == {"all", "synthetic_bagls", "summary", "figure", "figures", "claims"}
+
+
+def checks_jobs(config):
+    """grid.submitted_jobs with the resources their device gives them (gpu: 0, as the SLURM profile sets)."""
+    return [(rule, run, device, {**grid.slurm_resources(config, device), "gpu": 0})
+            for rule, run, device in grid.submitted_jobs(config)]
+
+
+def test_slurm_problems_names_jobs_without_gpu_and_refused_ones():
+    config = merged_config({"slurm": {"gpu_only": False}})
+    problems = checks.slurm_problems(config, checks_jobs(config))
+    assert len(problems) == 1 and problems[0].startswith("128 job(s) on devices.rtx3090 (type cuda)")
+    assert "gres" in problems[0] and "config/cluster.yaml" in problems[0]
+    config = merged_config({"slurm": {"gpu_only": True}})
+    problems = checks.slurm_problems(config, checks_jobs(config))
+    assert [p.split(" job(s) on ")[1].split()[0] for p in problems] == ["devices.rtx3090", "devices.cpu"]
+    assert "sbatch would refuse them" in problems[1].replace("\n  ", " ")
+    assert "    preprocess\n" in problems[1] + "\n"
+    config = merged_config(REPO / "config" / "cluster.yaml")
+    assert checks.slurm_problems(config, checks_jobs(config)) == []
+    assert checks.slurm_message([], dry_run=True) is None
+
+
+def test_asks_for_gpu():
+    assert checks.asks_for_gpu({"gres": "gpu:a100:1", "gpu": 0})
+    assert checks.asks_for_gpu({"gpu": 1}) and checks.asks_for_gpu({"gpus": "a100:1"})
+    assert not checks.asks_for_gpu({"gpu": 0, "slurm_partition": "a40"}) and not checks.asks_for_gpu({})
+
+
+def test_requested_executor_reads_the_command_line_with_its_profile(monkeypatch):
+    pytest.importorskip("snakemake_executor_plugin_slurm")
+    monkeypatch.chdir(REPO)
+    assert checks.requested_executor(["--profile", "slurm", "-n"]) == ("slurm", True)
+    assert checks.requested_executor(["--profile", "slurm"]) == ("slurm", False)
+    assert checks.requested_executor(["--cores", "2"]) == ("local", False)
+    assert checks.requested_executor(["--profile", "slurm", "--mode", "remote"]) is None     # a job step
+    assert checks.requested_executor(["--no-such-option"]) is None
 
 
 def test_plugin_builds_gres_and_cpus_from_those_resources():
@@ -178,18 +280,39 @@ def content(root: Path) -> dict:
     return out
 
 
+# What this single-node cluster needs beyond the profile: it has no accounting daemon (slurmdbd), so the
+# plugin asks squeue for job states and no account (sacct would hang), and polls every 5 s instead of
+# waiting 40 s first. Everything else comes from profiles/slurm, found as `--profile slurm`.
+NO_ACCOUNTING = ("--slurm-status-command", "squeue", "--slurm-no-account",
+                 "--slurm-init-seconds-before-status-checks", "5", "--seconds-between-status-checks", "5")
+# The local cluster as a GPU-only one (as config/cluster.yaml describes Alex): CPU work on a share of a
+# (fake) A40, small enough for this machine.
+GPU_SHARE = {"cpu": {"type": "cpu", "partition": "a40", "gres": "gpu:a40:1", "runtime_min": 30, "cpus_per_task": 1}}
+
+
+def slurm_snakemake(*args):
+    """The users' command, from the repository root, against the local cluster."""
+    return run_snakemake("--profile", "slurm", *NO_ACCOUNTING, *args)
+
+
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_demo_through_local_slurm_matches_local_run(local_slurm, small_local_run, tmp_path):
-    slurm_cfg = small_config(tmp_path, "slurm")
-    slurm = run_snakemake("--profile", "profiles/slurm-local", "--configfile", str(slurm_cfg), "--verbose")
+    """The demo with `snakemake --profile slurm` on a GPU-only cluster: every job but the light local ones goes
+    through sbatch with a GPU share, and the results equal a local run's."""
+    slurm_cfg = small_config(tmp_path, "slurm", devices=GPU_SHARE, slurm={"gpu_only": True})
+    slurm = slurm_snakemake("--configfile", str(slurm_cfg), "--verbose")
     log = slurm.stdout + slurm.stderr
     assert slurm.returncode == 0, log[-6000:]
+    assert "Using profile slurm for setting default command line arguments" in log
     submitted = re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", log)
     jobs_run = int(re.search(r"(\d+) of \d+ steps \(100%\) done", log).group(1))
-    assert len(submitted) == jobs_run - 1 > 20          # every job but the local target rule `all`
+    local_jobs = re.findall(r"^localrule (\w+):", log, re.M)
+    assert set(local_jobs) == {"all", "synthetic_bagls", "summary", "figure", "claims"}
+    assert len(submitted) == jobs_run - len(local_jobs) > 15
     sbatch_calls = re.findall(r"sbatch call: (.*)", log)
-    assert len(sbatch_calls) == len(submitted) and all(" -p debug" in c or "-p 'debug'" in c for c in sbatch_calls)
+    assert len(sbatch_calls) == len(submitted)
+    assert all(re.search(r"-p '?a40'?", c) and "--gres=gpu:a40:1" in c for c in sbatch_calls), sbatch_calls
     a, b = content(small_local_run), content(tmp_path / "slurm")
     assert a["files"] == b["files"] and "figures/fig2.png" in a["files"]
     # TensorFlow's oneDNN CPU kernels are not bitwise reproducible across processes: its losses
@@ -211,7 +334,7 @@ def test_gpu_training_job_is_submitted_to_its_partition_with_gres(local_slurm, t
                        devices={"a100": {"type": "cuda", "partition": "a100", "gres": "gpu:a100:1", "runtime_min": 10,
                                          "mem_mb": 1000, "cpus_per_task": 1}})
     target = str(tmp_path / "gpu" / "train" / "pytorch" / "a100" / "fp32" / "f8" / "fold0" / "result.json")
-    run = run_snakemake("--profile", "profiles/slurm-local", "--configfile", str(cfg), "--verbose", target)
+    run = slurm_snakemake("--configfile", str(cfg), "--verbose", target)
     log = run.stdout + run.stderr
     assert run.returncode != 0                                           # no GPU behind the fake gres
     call = next(c for c in re.findall(r"sbatch call: (.*)", log) if "train_pytorch" in c)
@@ -221,6 +344,27 @@ def test_gpu_training_job_is_submitted_to_its_partition_with_gres(local_slurm, t
     assert "Partition=a100" in info and "gpu:a100:1" in info, info
     job_log = (tmp_path / "gpu" / "logs" / "train" / "pytorch" / "a100" / "fp32" / "f8" / "fold0.log").read_text()
     assert "is a CUDA device" in job_log and "sees no GPU" in job_log
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_jobs_a_gpu_only_partition_would_refuse_are_named_and_nothing_is_submitted(local_slurm, tmp_path):
+    """CPU work sent to the GPU-only partition a40 without a GPU: the cluster refuses such a job, so the
+    workflow names every one of them before it submits anything."""
+    refused = subprocess.run(["sbatch", "-p", "a40", "--mem", "100", "--wrap", "true"], capture_output=True, text=True)
+    assert refused.returncode != 0 and "takes only jobs that request a GPU" in refused.stderr
+    no_gpu = {k: v for k, v in GPU_SHARE["cpu"].items() if k != "gres"}
+    cfg = small_config(tmp_path, "refused", devices={"cpu": no_gpu}, slurm={"gpu_only": True})
+    run = slurm_snakemake("--configfile", str(cfg), "--verbose")
+    log = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert "not submitted: these jobs would get no GPU or be refused by SLURM (nothing was submitted)" in log
+    assert "sbatch call" not in log and "has been submitted" not in log
+    n_cpu_jobs = sum(1 for _ in grid.submitted_jobs(yaml.safe_load(cfg.read_text())))
+    assert f"{n_cpu_jobs} job(s) on devices.cpu ask for no GPU, but slurm.gpu_only is true" in log
+    assert re.search(r"^ +preprocess$", log, re.M)
+    assert "train_pytorch (2): cpu/fp32/f8/fold0, cpu/mixed_bf16/f8/fold0" in log
+    assert not (tmp_path / "refused" / "bagls_synthetic").exists()     # not even the local jobs ran
 
 
 # Keep this test last in the module: it stops the cluster (pytest runs a module's tests in file order).

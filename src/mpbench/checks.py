@@ -1,16 +1,24 @@
-"""Checks the Snakefile runs before any job: names that must exist, folds that must fit, folders that must be writable.
+"""Checks the Snakefile runs before any job: names that must exist, folds that must fit, folders that must be writable,
+and what each job would ask a SLURM cluster for.
 
 The schema checks each key on its own; :func:`config_problems` checks what keys say about each
 other (a device name in ``train.devices`` that ``devices:`` does not define would train on the CPU
 under that name; an override for ``precision: fp23`` would never match). :func:`unwritable_dirs`
 finds the folders Snakemake would fail to write or clean up in, before it starts removing outputs.
+:func:`slurm_problems` finds the jobs a SLURM cluster would run without the GPU they need, or refuse.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import re
+import sys
+import textwrap
 from collections.abc import Iterable
 from pathlib import Path
 
+from . import grid
 from .frameworks.table import FRAMEWORKS
 from .precisions import NAMES as PRECISIONS
 
@@ -99,3 +107,118 @@ def check_writable(paths: Iterable[str | Path], results_dir: str | Path) -> None
             "Snakemake would fail while removing those jobs' old outputs (and mark jobs running beside them "
             f"incomplete). Make them writable (e.g. chmod -R u+w {results_dir}, or remount read-write), or "
             "leave those jobs out of this run. Nothing was changed.")
+
+
+# --------------------------------------------------------------------------- SLURM requests
+
+def asks_for_gpu(resources: dict) -> bool:
+    """Whether a job with these Snakemake resources requests a GPU from SLURM: ``gres`` naming a GPU
+    (``--gres=gpu:a100:1``), or ``gpu``/``gpus`` > 0 (the SLURM plugin's ``--gpus``)."""
+    if "gpu" in str(resources.get("gres") or ""):
+        return True
+    for key in ("gpu", "gpus"):
+        try:
+            if int(resources.get(key) or 0) > 0:
+                return True
+        except (TypeError, ValueError):
+            return True          # e.g. gpus="a100:1"
+    return False
+
+
+def job_label(rule: str, run: dict) -> str:
+    """``rule[device/precision/fN/foldK]`` (the cell's folder; without a rule just the cell), or just
+    the rule for preprocess."""
+    if not run:
+        return rule
+    cell = f"{run['device']}/{run['precision']}/f{run['filters']}/fold{run['fold']}"
+    return f"{rule}[{cell}]" if rule else cell
+
+
+_RULE_ORDER = ("preprocess", "train_", "infer_bench_", "quantize", "qat", "edgetpu_compile", "edgetpu_infer")
+
+
+def _rule_order(item):
+    rule = item[0]
+    return next((i for i, p in enumerate(_RULE_ORDER) if rule.startswith(p)), len(_RULE_ORDER)), rule
+
+
+def _cell_order(cell: str):
+    """device/precision/fN/foldK sorted with N and K as numbers."""
+    return [(0, int(m.group(1)), "") if (m := re.fullmatch(r"(?:fold|f)(\d+)", p)) else (1, 0, p)
+            for p in cell.split("/")]
+
+
+def slurm_problems(config: dict, jobs: Iterable[tuple[str, dict, str, dict]]) -> list[str]:
+    """What a SLURM cluster would do wrong with ``jobs``, one entry per device and kind, each naming every job.
+
+    ``jobs``: ``(rule, run, device, resources)`` of each job that would be submitted (``resources``:
+    what it asks Snakemake/SLURM for). Two kinds of problem:
+
+    - a job on a ``cuda`` device that asks for no GPU (the device has no ``gres``, e.g. the paper's
+      desktop ``rtx3090``): it would run on a node without a GPU and fail;
+    - with ``slurm.gpu_only: true`` (a cluster that takes only jobs requesting a GPU, as NHR@FAU's
+      TinyGPU), a job that asks for no GPU: sbatch would refuse it.
+    """
+    gpu_only = bool((config.get("slurm") or {}).get("gpu_only", False))
+    groups: dict[tuple[str, str], list[str]] = {}
+    for rule, run, device, resources in jobs:
+        if asks_for_gpu(resources):
+            continue
+        if grid.device_spec(config, device)["type"] == "cuda":
+            kind = "no_gpu"
+        elif gpu_only:
+            kind = "refused"
+        else:
+            continue
+        groups.setdefault((kind, device), {}).setdefault(rule, []).append(job_label("", run) or rule)
+    problems = []
+    for (kind, device), by_rule in sorted(groups.items()):
+        n = sum(map(len, by_rule.values()))
+        if kind == "no_gpu":
+            head = (f"{n} job(s) on devices.{device} (type cuda) ask SLURM for no GPU (devices.{device} "
+                    "sets no gres): they would run on a node without a GPU and fail. Fix: give devices."
+                    f"{device} the cluster's partition and gres (e.g. partition: a40, gres: \"gpu:a40:1\"), or "
+                    f"leave {device} out of train.devices on the cluster (config/cluster.yaml, which the slurm "
+                    f"profile loads, does) and run those cells on the machine that has that GPU "
+                    "(snakemake --cores N --resources gpu=1).")
+        else:
+            head = (f"{n} job(s) on devices.{device} ask for no GPU, but slurm.gpu_only is true (the "
+                    "cluster takes only jobs that request a GPU): sbatch would refuse them. Fix: give "
+                    f"devices.{device} a GPU share (e.g. partition: a40, gres: \"gpu:a40:1\"; config/cluster.yaml "
+                    f"does), or point devices.{device} at a CPU partition/cluster (partition, cluster) and set "
+                    "slurm.gpu_only: false.")
+        lines = [textwrap.fill(", ".join(sorted(cells, key=_cell_order)), width=118, subsequent_indent="      ",
+                               initial_indent=f"    {rule} ({len(cells)}): ", break_on_hyphens=False)
+                 if cells != [rule] else f"    {rule}" for rule, cells in sorted(by_rule.items(), key=_rule_order)]
+        problems.append("\n".join([textwrap.fill(head, width=118, subsequent_indent="  "), *lines]))
+    return problems
+
+
+def slurm_message(problems: list[str], dry_run: bool) -> str | None:
+    """The problems of :func:`slurm_problems` as one message; None when there is none."""
+    if not problems:
+        return None
+    head = ("dry run with the SLURM executor: these jobs would get no GPU or be refused once submitted"
+            if dry_run else "not submitted: these jobs would get no GPU or be refused by SLURM (nothing was submitted)")
+    return head + ":\n  " + "\n  ".join(p.replace("\n", "\n  ") for p in problems)
+
+
+def requested_executor(argv: list[str] | None = None) -> tuple[str, bool] | None:
+    """``(executor, dry_run)`` of the snakemake command line this process runs (profiles applied), or None.
+
+    Snakemake parses the Snakefile before it hands the workflow its executor, so a check at parse
+    time (the only time a dry run gives a workflow) reads the command line the way Snakemake does.
+    None when this process is not the ``snakemake`` command line (the API, a job step) or it cannot
+    be parsed.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        from snakemake.cli import parse_args
+        from snakemake_interface_executor_plugins.settings import ExecMode
+        with contextlib.redirect_stderr(io.StringIO()):      # it prints "Using profile …" once more
+            _, args = parse_args(argv)
+    except (Exception, SystemExit):
+        return None
+    if getattr(args, "mode", ExecMode.DEFAULT) != ExecMode.DEFAULT:
+        return None
+    return (args.executor or "local"), bool(args.dryrun)

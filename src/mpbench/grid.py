@@ -56,3 +56,38 @@ def slurm_resources(config: dict, device: str) -> dict:
     if account:
         res["slurm_account"] = account
     return res
+
+
+# Rules that run where snakemake runs (under SLURM: the login node): light work only — the
+# synthetic demo frames, the tables, the figures and the claims. Everything else is submitted.
+LOCAL_RULES = ("all", "synthetic_bagls", "summary", "figure", "figures", "claims")
+# Rules whose job runs on its cell's {device}; every other submitted rule is CPU work on devices.cpu.
+DEVICE_RULE_PREFIXES = ("train_", "infer_bench_")
+
+
+def job_device(rule: str, wildcards: dict) -> str:
+    """The device whose ``devices.<name>`` SLURM keys a job of ``rule`` takes."""
+    return wildcards["device"] if rule.startswith(DEVICE_RULE_PREFIXES) else "cpu"
+
+
+def submitted_jobs(config: dict):
+    """Every job of the configured grid that a cluster executor submits, as ``(rule, run, device)``.
+
+    ``run`` holds the job's wildcards ({} for preprocess); ``device`` is :func:`job_device`. The
+    local rules (:data:`LOCAL_RULES`) are left out. Mirrors the rules in rules/*.smk (a test
+    compares it with a dry run).
+    """
+    yield "preprocess", {}, "cpu"
+    for r in train_runs(config):
+        yield f"train_{r['framework']}", r, r["device"]
+    for r in infer_runs(config):
+        yield f"infer_bench_{r['framework']}", r, r["device"]
+    q = config.get("quantize") or {}
+    for r in quantize_runs(config):
+        run = {k: v for k, v in r.items() if k != "framework"}
+        yield "quantize", run, "cpu"
+        if q.get("qat_epochs", 0) > 0:
+            yield "qat", run, "cpu"
+        if "int8" in q.get("variants", ()):
+            yield "edgetpu_compile", run, "cpu"
+            yield "edgetpu_infer", run, "cpu"

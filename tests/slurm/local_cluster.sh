@@ -6,7 +6,8 @@
 #   tests/slurm/local_cluster.sh stop DIR       # stops them by their pid files and waits until they are gone
 # No systemd: munged, slurmctld and slurmd run as background daemons with every path under DIR.
 # Partitions: debug (default), a100 and a40, the latter two with fake GPUs (gres on /dev/null-like
-# character devices) so a GPU job's --partition/--gres are scheduled for real.
+# character devices) so a GPU job's --partition/--gres are scheduled for real. a100 and a40 are
+# GPU-only, as on NHR@FAU's TinyGPU: a job_submit.lua refuses every job there that requests no GPU.
 #
 # Nothing outside DIR is written (no /etc/slurm): clients find the config through SLURM_CONF.
 # The SLURM executor's job step drops every SLURM_* variable (SLURM_CONF included) before its inner
@@ -129,6 +130,7 @@ MpiDefault=none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 GresTypes=gpu
+JobSubmitPlugins=lua
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem Gres=gpu:a100:2,gpu:a40:2 State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 PartitionName=a100 Nodes=$host MaxTime=INFINITE State=UP
@@ -139,6 +141,30 @@ cat > "$dir/gres.conf" <<CONF
 NodeName=$host Name=gpu Type=a100 File=$dir/dev/gpu[0-1]
 NodeName=$host Name=gpu Type=a40 File=$dir/dev/gpu[2-3]
 CONF
+
+# GPU-only partitions: sbatch refuses a job on a100/a40 that requests no GPU (read from the folder of slurm.conf).
+cat > "$dir/job_submit.lua" <<'LUA'
+local GPU_ONLY = { a100 = true, a40 = true }
+
+function slurm_job_submit(job_desc, part_list, submit_uid)
+   local part = job_desc.partition
+   if part ~= nil and GPU_ONLY[part] then
+      local asked = ""
+      for _, key in ipairs({ "tres_per_node", "tres_per_job", "tres_per_task", "tres_per_socket", "gres" }) do
+         asked = asked .. tostring(job_desc[key] or "")
+      end
+      if not string.find(asked, "gpu") then
+         slurm.log_user("partition " .. part .. " takes only jobs that request a GPU (e.g. --gres=gpu:" .. part .. ":1)")
+         return slurm.ERROR
+      end
+   end
+   return slurm.SUCCESS
+end
+
+function slurm_job_modify(job_desc, job_rec, part_list, modify_uid)
+   return slurm.SUCCESS
+end
+LUA
 
 # The job step's inner srun runs without SLURM_CONF: this srun, first on PATH, sets it again.
 path_without_bin=$(tr ':' '\n' <<<"$PATH" | grep -vxF "$dir/bin" | paste -sd: -)
