@@ -204,3 +204,20 @@ def test_workflow_logs_the_doctor_once_at_its_start(tmp_path):
     assert run.returncode == 0, log[-3000:]
     assert log.count("mpbench doctor: what this machine") == 1
     assert "[quick: frameworks not imported]" in log and "Cells of config/config.yaml + " in log
+
+
+def test_readme_gives_the_cluster_install_line_that_the_no_gpu_errors_name():
+    """README's cluster install line is CLUSTER_INSTALL; a CUDA device without a GPU fails naming it."""
+    assert f"    {CLUSTER_INSTALL}\n" in (REPO / "README.md").read_text()
+    if has_gpu(doctor.collect(None, quick=True)):
+        pytest.skip("this machine has an NVIDIA GPU")
+    from mpbench.frameworks import runtime
+    from mpbench.settings import RunSettings
+    for framework in ("tensorflow", "pytorch"):
+        if not doctor.framework_packages(framework)["installed"]:
+            continue
+        s = RunSettings(framework=framework, device="a100", device_type="cuda", precision="fp32", filters=8, fold=0,
+                        batch_size=2)
+        with pytest.raises(RuntimeError, match="sees no GPU") as err:
+            runtime(s)
+        assert CLUSTER_INSTALL in str(err.value) and "mpbench doctor" in str(err.value)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import CLUSTER_INSTALL
 from ..data.dataset import normalise, pixel_scale_offset
 from ..io import atomic_path, damaged
 from ..precisions import PrecisionUnavailable
@@ -73,8 +74,9 @@ class KerasRuntime:
             if not tf.config.list_physical_devices("GPU"):
                 raise RuntimeError(
                     f"device {settings.device!r} is a CUDA device but TensorFlow {tf.__version__} sees no GPU "
-                    f"(built for CUDA {tf.sysconfig.get_build_info().get('cuda_version')}). Install "
-                    "'mpbench[gpu]' (tensorflow[and-cuda]) and run on a GPU node.")
+                    f"(built for CUDA {tf.sysconfig.get_build_info().get('cuda_version')}). Run on a GPU node, "
+                    f"installed with the cluster line at the repository root: {CLUSTER_INSTALL} (its gpu "
+                    "extra brings tensorflow[and-cuda]; `python -m mpbench doctor` shows what TensorFlow sees).")
         tf.config.experimental.enable_tensor_float_32_execution(bool(self.precision.tf32))
         keras.mixed_precision.set_global_policy(self.precision.keras_policy)
         keras.utils.set_random_seed(settings.run_seed)

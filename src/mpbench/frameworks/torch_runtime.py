@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import CLUSTER_INSTALL
 from ..data.dataset import pixel_scale_offset
 from ..io import atomic_path, damaged
 from ..models import UNetSpec
@@ -63,7 +64,9 @@ class TorchRuntime:
                 raise RuntimeError(
                     f"device {s.device!r} is a CUDA device (config devices.{s.device}.type) but "
                     f"PyTorch {torch.__version__} sees no GPU (CUDA build: {torch.version.cuda}). Run this job on "
-                    "a GPU node (SLURM profile) or add the device to train.devices only where a GPU exists.")
+                    "a GPU node (SLURM profile) or add the device to train.devices only where a GPU exists; a "
+                    f"CUDA build of PyTorch comes with the cluster line at the repository root: {CLUSTER_INSTALL} "
+                    "(`python -m mpbench doctor` shows what PyTorch sees).")
             return torch.device("cuda")
         return torch.device("cpu")
 
