@@ -164,6 +164,9 @@ def test_int8_models_are_paired_on_the_images_both_scored():
         records.append(r)
     v, table = verdicts(records, config())
     assert v["mp_trained_models_quantize_alike"] == "supported"   # identical int8 IoU, alike speed
+    slower = [{**r, "latency": record.latency(list(np.array(r["latency"]["samples_s"]) * 1.5), unit="repeat")}
+              if r["stage"] == "tflite_cpu" and r["settings"]["precision"] == "mixed_bf16" else r for r in records]
+    assert verdicts(slower, config())[0]["mp_trained_models_quantize_alike"] == "contradicted"   # same IoU, 1.5x slower
     acc = claims.Checker(records, config()).accuracy.set_index(["comparison", "precision", "fold"])
     # Against the float model it came from (the training record's per-image IoU).
     assert acc.loc[("tflite_cpu vs float", "fp32", "all"), "delta"] == pytest.approx(-0.21, abs=1e-5)

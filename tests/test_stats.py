@@ -80,3 +80,10 @@ def test_speedup_over_folds_one_fold_bootstrap_several_folds_t_interval():
     assert many["n"] == 4 and many["method"] == "t over 4 folds" and many["ci_low"] < 1.6 < many["ci_high"]
     assert many["mean"] == pytest.approx(np.mean([f["speedup"] for f in folds]))
     assert stats.speedup_over_folds([])["mean"] is None
+
+
+def test_a_single_timed_sample_gives_a_speedup_but_no_ci():
+    r = stats.speedup([0.016], [0.010, 0.011])
+    assert r["speedup"] == pytest.approx(0.016 / 0.0105) and r["ci_low"] is None and r["ci_high"] is None
+    one = stats.speedup_over_folds([r])
+    assert one["ci_low"] is None and "no CI" in one["method"]

@@ -63,15 +63,19 @@ def tost(d, margin: float) -> float:
 
 
 def speedup(ref_seconds, new_seconds, n_boot: int = N_BOOT, seed: int | None = None) -> dict:
-    """Throughput ratio new/ref from per-sample times (ratio of medians) and its 95 % bootstrap CI."""
+    """Throughput ratio new/ref from per-sample times (ratio of medians) and its 95 % bootstrap CI
+    (none when a side has a single timed sample: one sample shows no spread to resample)."""
     ref, new = np.asarray(ref_seconds, dtype=np.float64), np.asarray(new_seconds, dtype=np.float64)
     if not len(ref) or not len(new):
         raise ValueError("speed-up needs timed samples on both sides")
+    point = float(np.median(ref) / np.median(new))
+    if len(ref) < 2 or len(new) < 2:
+        return {"speedup": point, "ci_low": None, "ci_high": None, "n_ref": len(ref), "n_new": len(new)}
     rng = _rng(seed)
     ref_b = np.median(ref[rng.integers(0, len(ref), (n_boot, len(ref)))], axis=1)
     new_b = np.median(new[rng.integers(0, len(new), (n_boot, len(new)))], axis=1)
     ratios = ref_b / new_b
-    return {"speedup": float(np.median(ref) / np.median(new)), "ci_low": float(np.quantile(ratios, 0.025)),
+    return {"speedup": point, "ci_low": float(np.quantile(ratios, 0.025)),
             "ci_high": float(np.quantile(ratios, 0.975)), "n_ref": len(ref), "n_new": len(new)}
 
 
@@ -99,7 +103,7 @@ def speedup_over_folds(per_fold: list[dict]) -> dict:
     if len(per_fold) == 1:
         s = per_fold[0]
         return {"n": 1, "mean": s["speedup"], "ci_low": s["ci_low"], "ci_high": s["ci_high"],
-                "method": "bootstrap, 1 fold"}
+                "method": "bootstrap, 1 fold" if s["ci_low"] is not None else "1 fold, a single timed sample: no CI"}
     return {**over_folds([s["speedup"] for s in per_fold]), "method": f"t over {len(per_fold)} folds"}
 
 
