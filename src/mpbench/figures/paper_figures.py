@@ -208,9 +208,8 @@ def fig3(summary, speedups, grid, margin=None):
         _equivalence_bands(ax, train, grid, groups, margin)
     ax.set_ylim(0, 1)
     ax.set_ylabel("validation IoU (dot: one fold and f; bar: mean)")
-    ax.set_title("Fig. 3 — validation IoU, float32 vs mixed precision"
-                 + (f" (grey band: {precision_label(_baseline(grid))} mean ± {margin}, the equivalence margin)"
-                    if margin else ""), fontsize=10, pad=22)
+    ax.set_title("Fig. 3 — validation IoU, float32 vs mixed precision", fontsize=10, pad=22)
+    legend_outside(ax)   # the band's entry
     return fig
 
 
@@ -225,7 +224,8 @@ def _equivalence_bands(ax, train, grid, groups, margin):
         half = 0.4 / n
         ax.add_patch(Rectangle((min(xs) - half, c["mean"] - margin), max(xs) - min(xs) + 2 * half, 2 * margin,
                                facecolor="0.85", edgecolor="none", zorder=0, gid=f"band:{fw}/{dev}",
-                               label=f"baseline mean ± {margin}" if first else None))
+                               label=f"{precision_label(_baseline(grid))} mean ± {margin}\n(equivalence margin,\n"
+                                     "stats.iou_margin)" if first else None))
         first = False
 
 
