@@ -243,7 +243,7 @@ def slurm_info() -> dict:
     version = problem = None
     if sbatch:
         try:
-            run = subprocess.run([sbatch, "--version"], capture_output=True, text=True, timeout=10)
+            run = subprocess.run([sbatch, "--version"], capture_output=True, text=True, timeout=5)
             version = run.stdout.strip() or None
             if run.returncode:
                 problem = (run.stderr.strip().splitlines() or ["no answer"])[-1]
