@@ -9,7 +9,8 @@ weights, so a model trained with ``nearest`` exports unchanged) and returns the 
 int8 (ai-edge-quantizer's ``static_wi8_ai8`` recipe, calibrated on training frames) has **int8**
 input and output, not uint8: that is what the quantizer writes. The input's range is set to the
 pixel range 0..255 after calibration (the quantizer's moving-average ranges would clip bright
-pixels), so with scale 1 and zero point −128 every pixel value has its own input code. Needs the ``edge-torch`` extra (``pip install 'mpbench[edge-torch]'``).
+pixels), so with scale 1 and zero point −128 every pixel value has its own input code. Needs the
+``edge-torch`` extra (``pip install 'mpbench[edge-torch]'``).
 """
 from __future__ import annotations
 
