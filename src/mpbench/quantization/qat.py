@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from .. import io, provenance, record
-from ..data.dataset import load_h5, split_fold
+from ..data.dataset import load_h5, pixel_scale_offset, split_fold
 from ..frameworks.keras_runtime import cpu_only, dice_loss, load_keras_model
 from ..models import UNetSpec
 from ..record import Status
@@ -51,7 +51,6 @@ def _float_unet(tf_keras, filters: int, size: int, normalisation: str, batch_siz
     (QAT quantises a layer's weights but not constants such as ``Rescaling``'s, which would stay
     float ops; a depthwise kernel and bias hold scale and offset exactly in int8/int32.)
     """
-    from ..data.dataset import pixel_scale_offset
     from ..models.unet_keras import build_unet
     base = build_unet(UNetSpec(filters, upsampling="edgetpu"), input_size=size, batch_size=batch_size,
                       dtype="float32", keras=tf_keras, pixel_input=normalisation)
@@ -64,9 +63,7 @@ def _float_unet(tf_keras, filters: int, size: int, normalisation: str, batch_siz
                 depthwise_initializer=tf_keras.initializers.Constant(scale),
                 bias_initializer=tf_keras.initializers.Constant(offset))
         return layer.__class__.from_config(layer.get_config())
-    model = tf_keras.models.clone_model(base, clone_function=swap)
-    model.pixel_scale_offset = (scale, offset)
-    return model
+    return tf_keras.models.clone_model(base, clone_function=swap)
 
 
 def _set_unet_weights(model, weights: list[np.ndarray], source) -> None:
@@ -78,8 +75,9 @@ def _set_unet_weights(model, weights: list[np.ndarray], source) -> None:
         t.assign(w)
 
 
-def _reset_normalisation(model, scale: float, offset: float) -> None:
+def _reset_normalisation(model, normalisation: str) -> None:
     """Put the exact normalisation constants back (QAT wrappers may have let them drift)."""
+    scale, offset = pixel_scale_offset(normalisation)
     layer = next(lay for lay in model.layers if lay.name in (NORMALISE, f"quant_{NORMALISE}"))
     for w in layer.weights:
         leaf = w.name.split("/")[-1].split(":")[0]
@@ -87,13 +85,6 @@ def _reset_normalisation(model, scale: float, offset: float) -> None:
             w.assign(np.full(w.shape, scale, np.float32))
         elif leaf == "bias":
             w.assign(np.full(w.shape, offset, np.float32))
-
-
-def _quantize(tf_keras, tfmot, model):
-    """``quantize_model``, keeping the model's ``pixel_scale_offset``."""
-    quantized = tfmot.quantization.keras.quantize_model(model)
-    quantized.pixel_scale_offset = model.pixel_scale_offset
-    return quantized
 
 
 def _fix_pixel_input_range(model) -> None:
@@ -134,7 +125,7 @@ def qat(settings, *, model_path, h5_path, tflite_path, result_path, epochs: int,
     trained = [np.asarray(v, dtype=np.float32) for v in load_keras_model(model_path, keras).weights]
     base = _float_unet(tf_keras, settings.filters, size, settings.normalisation)
     _set_unet_weights(base, trained, f"{model_path} (f={settings.filters})")
-    model = _quantize(tf_keras, tfmot, base)   # copies the float weights into its wrappers
+    model = tfmot.quantization.keras.quantize_model(base)   # copies the float weights into its wrappers
 
     model.compile(tf_keras.optimizers.Adam(learning_rate), loss=lambda t, p: dice_loss(tf, p, t))  # as in training
     x = split.x_train[..., None].astype(np.float32)   # raw pixels: the model normalises
@@ -143,10 +134,10 @@ def qat(settings, *, model_path, h5_path, tflite_path, result_path, epochs: int,
     t0 = time.perf_counter()
     hist = model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
     seconds = time.perf_counter() - t0
-    export = _quantize(tf_keras, tfmot, _float_unet(tf_keras, settings.filters, size, settings.normalisation,
-                                                   batch_size=1))
+    export = tfmot.quantization.keras.quantize_model(
+        _float_unet(tf_keras, settings.filters, size, settings.normalisation, batch_size=1))
     export.set_weights(model.get_weights())
-    _reset_normalisation(export, *export.pixel_scale_offset)
+    _reset_normalisation(export, settings.normalisation)
     _fix_pixel_input_range(export)
 
     conv = tf.lite.TFLiteConverter.from_keras_model(export)

@@ -36,6 +36,7 @@ import numpy as np
 
 from .. import __version__, io, locks, provenance, record
 from ..data.dataset import load_h5, split_fold
+from ..data.integrity import content_digest
 from ..energy import EnergyMeter
 from ..record import Status
 from ..settings import RunSettings
@@ -51,14 +52,8 @@ EXCLUDED = "first epoch of each process (graph building, autotuning, allocation)
 
 def data_fingerprint(data: dict) -> str:
     """A hash of a loaded HDF5's content: frames, masks, fold assignment, sources, video ids, attributes."""
-    h = hashlib.sha256()
-    for key in ("fold", "images", "masks", "video_id"):
-        if data.get(key) is None:
-            continue
-        a = np.ascontiguousarray(data[key])
-        h.update(f"{key}:{a.dtype.str}:{a.shape}".encode())
-        h.update(memoryview(a).cast("B"))
-    h.update(json.dumps(list(data["source"])).encode())
+    h = hashlib.sha256(content_digest({k: data.get(k) for k in ("fold", "images", "masks", "video_id", "source")})
+                       .encode())
     h.update(json.dumps(_plain(data["attrs"]), sort_keys=True, default=str).encode())
     return h.hexdigest()[:32]
 
