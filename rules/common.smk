@@ -102,11 +102,10 @@ def result_files():
     out = [cell_file("train", "result.json", r, r["framework"]) for r in grid.train_runs(config)]
     out += [cell_file("infer", "result.json", r, r["framework"]) for r in grid.infer_runs(config)]
     for r in grid.quantize_runs(config):
-        out.append(cell_file("quantize", "result.json", r))
-        if config["quantize"]["qat_epochs"] > 0:
-            out.append(cell_file("quantize", "qat.json", r))
+        out.append(cell_file("quantize", "result.json", r, r["framework"]))
         if "int8" in config["quantize"]["variants"]:
-            out.append(cell_file("quantize", "edgetpu_infer.json", r))
+            out.append(cell_file("quantize", "edgetpu_infer.json", r, r["framework"]))
+    out += [cell_file("quantize", "qat.json", r, "tensorflow") for r in grid.qat_runs(config)]
     return out
 
 
@@ -142,9 +141,12 @@ def _job_output(name, run):
     is the job's rule."""
     if name == "preprocess":
         return H5
-    if name.startswith(grid.DEVICE_RULE_PREFIXES):
-        return cell_file("train" if name.startswith("train_") else "infer", "result.json", run, run["framework"])
-    return cell_file("quantize", {"quantize": "result.json", "qat": "qat.json"}.get(name, f"{name}.json"), run)
+    if name.startswith(grid.DEVICE_RULE_PREFIXES):  # train_<framework>, infer_bench_<framework>
+        stage, framework = ("train", name[6:]) if name.startswith("train_") else ("infer", name[12:])
+        return cell_file(stage, "result.json", run, framework)
+    if name == "qat":
+        return cell_file("quantize", "qat.json", run, "tensorflow")
+    return cell_file("quantize", {"quantize": "result.json"}.get(name, f"{name}.json"), run, run["framework"])
 
 
 def grid_slurm_jobs():

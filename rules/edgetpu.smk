@@ -1,20 +1,21 @@
-# The int8 model compiled for the Edge TPU, then timed and scored on it (or on the CPU as cpu-int8).
+# The int8 model of either framework compiled for the Edge TPU, then timed and scored on it (or on the
+# CPU as cpu-int8). The int8 model is the one the quantize job's record names (none if it failed).
 
 
 rule edgetpu_compile:
     input:
-        model=rules.quantize.output.int8,
+        quantized=rules.quantize.output.result,
     output:
         result=f"{QUANT_DIR}/edgetpu_compile.json",
         compiler_log=f"{QUANT_DIR}/edgetpu_compiler.log",
     log:
-        cell_log("edgetpu_compile"),
+        cell_log("edgetpu_compile", "{framework}"),
     conda:
         "../envs/edgetpu.yaml"
     resources:
         **device_resources("cpu"),
     params:
-        settings=cell_settings("tensorflow"),
+        settings=lambda wc: cell_settings(wc.framework)(wc),
         compiler=config["edgetpu"]["compiler"],
         required=config["edgetpu"]["required"],
     script:
@@ -24,21 +25,20 @@ rule edgetpu_compile:
 rule edgetpu_infer:
     input:
         compiled=rules.edgetpu_compile.output.result,
-        model=rules.quantize.output.int8,
-        train=rules.train_tensorflow.output.result,
         quantized=rules.quantize.output.result,
+        train=trained_file("result.json"),
         h5=H5,
     output:
         result=f"{QUANT_DIR}/edgetpu_infer.json",
     log:
-        cell_log("edgetpu_infer"),
+        cell_log("edgetpu_infer", "{framework}"),
     conda:
         "../envs/edgetpu.yaml"
     threads: 1
     resources:
         **device_resources("cpu"),
     params:
-        settings=cell_settings("tensorflow"),
+        settings=lambda wc: cell_settings(wc.framework)(wc),
         eval_images=config["quantize"]["eval_images"],
         warmup=config["infer"]["warmup"],
         repeats=config["quantize"]["timing_repeats"],

@@ -1,24 +1,36 @@
-# Post-training quantization of the TensorFlow models (CPU work), and quantization-aware training.
-QUANT_DIR = cell_dir("quantize")
+# Post-training quantization of the trained models (CPU work) of both frameworks, and quantization-aware
+# training (TensorFlow). {framework} picks the trained model and the converter's conda env.
+QUANT_DIR = cell_dir("quantize", "{framework}")
+
+
+def trained_file(name):
+    """Input function: a file of the {framework} wildcard's training job (result.json, or "model")."""
+
+    def path(wc):
+        ext = FRAMEWORKS[wc.framework].model_ext
+        return cell_file("train", f"model.{ext}" if name == "model" else name, dict(wc.items()), wc.framework)
+
+    return path
 
 
 rule quantize:
+    """Every variant of quantize.variants → model_<variant>.tflite beside result.json, whose records name
+    each file (a variant the converter refuses is recorded `failed` with no file; the others go on)."""
     input:
-        model=rules.train_tensorflow.output.model,
-        train=rules.train_tensorflow.output.result,
+        model=trained_file("model"),
+        train=trained_file("result.json"),
         h5=H5,
     output:
-        **{v: f"{QUANT_DIR}/model_{v}.tflite" for v in config["quantize"]["variants"]},
         result=f"{QUANT_DIR}/result.json",
     log:
-        cell_log("quantize"),
+        cell_log("quantize", "{framework}"),
     conda:
-        "../envs/tensorflow.yaml"
+        lambda wc: f"../envs/{FRAMEWORKS[wc.framework].edge_env}.yaml"
     threads: config["train"]["threads"]
     resources:
         **device_resources("cpu"),
     params:
-        settings=cell_settings("tensorflow"),
+        settings=lambda wc: cell_settings(wc.framework)(wc),
         variants=config["quantize"]["variants"],
         representative_samples=config["quantize"]["representative_samples"],
         eval_images=config["quantize"]["eval_images"],
@@ -29,15 +41,15 @@ rule quantize:
 
 
 rule qat:
-    """Quantization-aware fine-tuning → int8 TFLite: the comparison for post-training int8."""
+    """Quantization-aware fine-tuning → int8 TFLite: the comparison for post-training int8 (TensorFlow)."""
     input:
         model=rules.train_tensorflow.output.model,
         train=rules.train_tensorflow.output.result,
         h5=H5,
     output:
-        result=f"{QUANT_DIR}/qat.json",  # names the model file it wrote beside it (none if skipped)
+        result=f"{cell_dir('quantize', 'tensorflow')}/qat.json",  # names the model file it wrote beside it (none if skipped)
     log:
-        cell_log("qat"),
+        cell_log("qat", "tensorflow"),
     conda:
         "../envs/qat.yaml"
     threads: config["train"]["threads"]

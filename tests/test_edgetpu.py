@@ -72,7 +72,7 @@ def int8_model(trained, train_h5, tmp_path_factory):
     from mpbench.quantization.pipeline import quantize
     s, path = trained("tensorflow", "fp32")
     out = tmp_path_factory.mktemp("int8")
-    quantize(s, model_path=path, h5_path=train_h5, outputs={"int8": out / "model_int8.tflite"},
+    quantize(s, model_path=path, h5_path=train_h5, variants=["int8"],
              result_path=out / "result.json", representative_samples=16, eval_images=8, timing_warmup=0,
              timing_repeats=3)
     return out / "model_int8.tflite"
@@ -131,3 +131,22 @@ def test_failing_compiler_is_recorded(int8_model, tmp_path):
     with pytest.raises(RuntimeError, match="exited with 1"):
         compile(int8_model, tmp_path / "d", str(fake), required=True)
     assert record.read_one(tmp_path / "d.json")["status"] == "failed"
+
+
+def test_no_int8_model_is_recorded_failed_by_both_jobs(tmp_path):
+    """The quantize job recorded its int8 conversion `failed` (no file): both Edge TPU jobs say why and the
+    grid goes on, even with edgetpu.required (nothing is missing on this machine's side)."""
+    from mpbench.edgetpu.stage import int8_of
+    quantized = tmp_path / "result.json"
+    record.write(quantized, [record.make("tflite_cpu", SETTINGS.to_dict(), status="failed", prov={}, variant="int8",
+                                         error="RuntimeError: quantizer says no")])
+    int8 = int8_of(quantized)
+    assert int8["path"] is None and "quantizer says no" in int8["reason"] and str(quantized) in int8["reason"]
+    c = compile_stage(SETTINGS, int8_path=None, result_path=tmp_path / "c.json", log_path=tmp_path / "c.log",
+                      required=True, no_model_reason=int8["reason"])
+    assert c["status"] == "failed" and "quantizer says no" in c["error"]
+    assert "no int8 model" in (tmp_path / "c.log").read_text()
+    e = infer_stage(SETTINGS, compile_json=tmp_path / "c.json", int8_path=None, h5_path=tmp_path / "absent.h5",
+                    result_path=tmp_path / "e.json", n_images=4, warmup=0, repeats=3, required=True,
+                    no_model_reason=int8["reason"])
+    assert e["status"] == "failed" and record.read_one(tmp_path / "e.json")["error"].startswith("no int8 model")

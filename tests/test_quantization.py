@@ -101,8 +101,8 @@ def test_keras_nearest_upsampling_is_not_edgetpu_friendly(trained, split):
 
 def test_quantize_job_writes_models_and_result(trained, train_h5, tmp_path):
     s, path = trained("tensorflow", "fp32")
-    outputs = {v: tmp_path / f"model_{v}.tflite" for v in ("int8", "fp16")}
-    records = quantize(s, model_path=path, h5_path=train_h5, outputs=outputs, result_path=tmp_path / "result.json",
+    outputs = {v: tmp_path / f"model_{v}.tflite" for v in ("float32", "int8", "fp16")}
+    records = quantize(s, model_path=path, h5_path=train_h5, variants=list(outputs), result_path=tmp_path / "result.json",
                        representative_samples=16, eval_images=20, timing_warmup=1, timing_repeats=3,
                        train_record={"status": "ok", "details": {"best_epoch": 8}})
     assert records == record.read(tmp_path / "result.json")
@@ -117,6 +117,30 @@ def test_quantize_job_writes_models_and_result(trained, train_h5, tmp_path):
     assert int8["model_path"] == str(outputs["int8"]) and 0 <= int8["iou"] <= 1
     assert int8["latency"]["per_sample_s"]["n"] == 3 and int8["latency"]["throughput"] > 0
     assert r["fp16"]["details"]["op_counts"]["DEQUANTIZE"] > 0   # fp16 weights dequantised at load
+    assert r["float32"]["details"]["io"]["input"]["dtype"] == "float32"
+    assert r["float32"]["iou"] == pytest.approx(r["float32"]["reference_iou"], abs=1e-3)   # the same model
+    assert outputs["float32"].stat().st_size > 3 * outputs["int8"].stat().st_size
+    assert r["float32"]["provenance"]["ai_edge_litert"] and r["float32"]["provenance"]["tensorflow"]
+
+
+def test_a_variant_the_converter_refuses_is_failed_and_the_others_go_on(trained, train_h5, tmp_path, monkeypatch):
+    from mpbench.quantization import pipeline
+    s, path = trained("tensorflow", "fp32")
+    real = pipeline.convert
+
+    def refuse_fp16(model, variant, reps):
+        if variant == "fp16":
+            raise RuntimeError("converter says no\nsecond line")
+        return real(model, variant, reps)
+    monkeypatch.setattr(pipeline, "convert", refuse_fp16)
+    (tmp_path / "model_fp16.tflite").write_bytes(b"stale")   # from an earlier run: must not stay beside `failed`
+    records = quantize(s, model_path=path, h5_path=train_h5, variants=["fp16", "int8"],
+                       result_path=tmp_path / "result.json", representative_samples=8, eval_images=8,
+                       timing_warmup=0, timing_repeats=3, train_record={"status": "ok", "details": {"best_epoch": 1}})
+    fp16, int8 = records
+    assert fp16["status"] == "failed" and fp16["error"] == "RuntimeError: converter says no"
+    assert fp16["model_path"] is None and not (tmp_path / "model_fp16.tflite").exists()
+    assert int8["status"] == "ok" and (tmp_path / "model_int8.tflite").is_file()
 
 
 def test_f32_edgetpu_unet_quantizes_to_edgetpu_ops_only():
@@ -137,7 +161,7 @@ def test_quantize_job_after_a_run_with_no_finished_epoch(trained, train_h5, tmp_
     """The files and op lists are real, but the model is not run or scored: its weights are unusable."""
     s, path = trained("tensorflow", "fp32")
     out = {"int8": tmp_path / "model_int8.tflite"}
-    (v,) = quantize(s, model_path=path, h5_path=train_h5, outputs=out, result_path=tmp_path / "result.json",
+    (v,) = quantize(s, model_path=path, h5_path=train_h5, variants=["int8"], result_path=tmp_path / "result.json",
                     representative_samples=8, eval_images=8, timing_warmup=0, timing_repeats=3,
                     train_record={"status": "diverged", "details": {"best_epoch": None}})
     assert v["status"] == "train_diverged" and out["int8"].stat().st_size > 10_000

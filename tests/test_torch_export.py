@@ -1,4 +1,6 @@
 """A trained PyTorch U-Net → float32 and int8 TFLite (litert-torch, ai-edge-quantizer), checked like the Keras ones."""
+from pathlib import Path
+
 import pytest
 
 from mpbench.data.dataset import load_h5, normalise, split_fold
@@ -9,7 +11,7 @@ from mpbench.quantization.tflite_model import TFLiteModel, op_counts, op_details
 pytest.importorskip("litert_torch", reason="pip install 'mpbench[edge-torch]' (the test extra has it)")
 pytestmark = pytest.mark.slow
 
-IOU_TOLERANCE = {"float32": 0.005, "int8": 0.02, "dynamic": 0.02}   # |IoU(TFLite) − IoU(PyTorch)|
+IOU_TOLERANCE = {"float32": 0.005, "int8": 0.02, "fp16": 0.005, "dynamic": 0.02}   # |IoU(TFLite) − IoU(PyTorch)|
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +46,9 @@ def test_int8_is_integer_and_in_the_edgetpu_table(exported):
     ops = op_details(flats["int8"])
     assert edgetpu_check(ops) == {"unsupported_ops": [], "ops_with_float_tensors": [], "edgetpu_compatible": True}
     counts = op_counts(ops)
-    # What the NCHW model costs in an NHWC graph: TRANSPOSE around each concat+reshape upsampling.
-    assert counts["CONV_2D"] >= 18 and counts.get("TRANSPOSE", 0) == 8, counts
+    # The upsampling written channels-last (unet_torch.EdgeTPUUpsample): litert-torch's NHWC graph needs
+    # no TRANSPOSE (written on NCHW axes it had 8, one on each side of every upsampling).
+    assert counts["CONV_2D"] >= 18 and "TRANSPOSE" not in counts and counts["RESHAPE"] == 8, counts
     io = TFLiteModel(flats["int8"]).io_details()
     assert io["input"]["dtype"] == io["output"]["dtype"] == "int8"
     assert io["input"]["quantization"] == [1.0, -128]   # pixel p ↦ code p − 128: every value its own code
@@ -64,3 +67,37 @@ def test_missing_extra_is_named(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_litert)
     with pytest.raises(RuntimeError, match=r"mpbench\[edge-torch\]"):
         torch_export.require()
+
+
+def test_quantize_job_takes_pytorch_models_through_every_variant_and_the_edgetpu_stage(trained, train_h5, tmp_path):
+    """The quantize job (as rule quantize runs it for framework pytorch), then the two Edge TPU jobs."""
+    from mpbench import record
+    from mpbench.edgetpu.stage import CPU_FALLBACK_DEVICE, compile_stage, infer_stage, int8_of
+    from mpbench.quantization.pipeline import quantize
+    s, path = trained("pytorch", "fp32")
+    variants = ["float32", "int8", "fp16", "dynamic"]
+    records = quantize(s, model_path=path, h5_path=train_h5, variants=variants, result_path=tmp_path / "result.json",
+                       representative_samples=16, eval_images=20, timing_warmup=1, timing_repeats=3,
+                       train_record={"status": "ok", "details": {"best_epoch": 8}})
+    r = {rec["variant"]: rec for rec in records}
+    assert list(r) == variants and all(rec["status"] == "ok" for rec in records)
+    assert all(rec["settings"]["framework"] == "pytorch" and rec["provenance"]["litert_torch"] for rec in records)
+    assert r["int8"]["details"]["float_iou_as_trained"] == pytest.approx(r["int8"]["reference_iou"], abs=1e-3)
+    for v, rec in r.items():
+        assert abs(rec["iou"] - rec["reference_iou"]) <= IOU_TOLERANCE[v], (v, rec["iou"], rec["reference_iou"])
+        assert Path(rec["model_path"]).stat().st_size == rec["details"]["bytes"]
+    assert r["int8"]["details"]["edgetpu_check"]["edgetpu_compatible"]
+    assert r["int8"]["details"]["io"]["input"] == {"dtype": "int8", "quantization": [1.0, -128]}
+    assert r["fp16"]["details"]["op_counts"]["DEQUANTIZE"] > 0
+    assert r["int8"]["details"]["bytes"] < r["fp16"]["details"]["bytes"] < r["float32"]["details"]["bytes"]
+
+    int8 = int8_of(tmp_path / "result.json")
+    assert int8["path"] == r["int8"]["model_path"] and int8["reason"] is None
+    c = compile_stage(s, int8_path=int8["path"], result_path=tmp_path / "c.json", log_path=tmp_path / "c.log",
+                      compiler="edgetpu_compiler_absent", required=False)
+    assert c["status"] == "unavailable" and c["settings"]["framework"] == "pytorch"
+    e = infer_stage(s, compile_json=tmp_path / "c.json", int8_path=int8["path"], h5_path=train_h5,
+                    result_path=tmp_path / "e.json", n_images=20, warmup=1, repeats=3, required=False,
+                    reference_iou=int8["reference_iou"])
+    assert e["status"] == "ok" and e["run_device"] == CPU_FALLBACK_DEVICE and e["iou"] == pytest.approx(r["int8"]["iou"])
+    assert record.read_one(tmp_path / "e.json")["settings"]["framework"] == "pytorch"

@@ -126,11 +126,13 @@ def asks_for_gpu(resources: dict) -> bool:
 
 
 def job_label(rule: str, run: dict) -> str:
-    """``rule[device/precision/fN/foldK]`` (the cell's folder; without a rule just the cell), or just
-    the rule for preprocess."""
+    """``rule[device/precision/fN/foldK]`` (the cell's folder, after ``framework/`` for a rule serving
+    both frameworks; without a rule just the cell), or just the rule for preprocess."""
     if not run:
         return rule
     cell = f"{run['device']}/{run['precision']}/f{run['filters']}/fold{run['fold']}"
+    if "framework" in run:   # quantize and the Edge TPU rules serve both frameworks
+        cell = f"{run['framework']}/{cell}"
     return f"{rule}[{cell}]" if rule else cell
 
 

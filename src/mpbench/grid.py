@@ -35,8 +35,17 @@ def infer_runs(config: dict):
 
 
 def quantize_runs(config: dict):
-    """Post-training quantization: TensorFlow models only, as in the paper, of the inference folds."""
-    return [r for r in infer_runs(config) if r["framework"] == "tensorflow"]
+    """Post-training quantization (and the Edge TPU) of the inference folds' models, for the frameworks of
+    ``quantize.frameworks`` (the paper: TensorFlow only)."""
+    frameworks = (config.get("quantize") or {}).get("frameworks", ("tensorflow", "pytorch"))
+    return [r for r in infer_runs(config) if r["framework"] in frameworks]
+
+
+def qat_runs(config: dict):
+    """Quantization-aware fine-tuning: TensorFlow models only (tfmot), when ``quantize.qat_epochs`` > 0."""
+    if (config.get("quantize") or {}).get("qat_epochs", 0) <= 0:
+        return []
+    return [r for r in quantize_runs(config) if r["framework"] == "tensorflow"]
 
 
 def slurm_resources(config: dict, device: str) -> dict:
@@ -73,21 +82,23 @@ def job_device(rule: str, wildcards: dict) -> str:
 def submitted_jobs(config: dict):
     """Every job of the configured grid that a cluster executor submits, as ``(rule, run, device)``.
 
-    ``run`` holds the job's wildcards ({} for preprocess); ``device`` is :func:`job_device`. The
+    ``run`` holds the job's wildcards ({} for preprocess; ``framework`` only where the rule name does not
+    carry it: quantize and the Edge TPU rules); ``device`` is :func:`job_device`. The
     local rules (:data:`LOCAL_RULES`) are left out. Mirrors the rules in rules/*.smk (a test
     compares it with a dry run).
     """
+    def cell(r):   # the wildcards of a rule per framework (train_<framework>, infer_bench_<framework>)
+        return {k: v for k, v in r.items() if k != "framework"}
     yield "preprocess", {}, "cpu"
     for r in train_runs(config):
-        yield f"train_{r['framework']}", r, r["device"]
+        yield f"train_{r['framework']}", cell(r), r["device"]
     for r in infer_runs(config):
-        yield f"infer_bench_{r['framework']}", r, r["device"]
+        yield f"infer_bench_{r['framework']}", cell(r), r["device"]
     q = config.get("quantize") or {}
     for r in quantize_runs(config):
-        run = {k: v for k, v in r.items() if k != "framework"}
-        yield "quantize", run, "cpu"
-        if q.get("qat_epochs", 0) > 0:
-            yield "qat", run, "cpu"
+        yield "quantize", r, "cpu"
         if "int8" in q.get("variants", ()):
-            yield "edgetpu_compile", run, "cpu"
-            yield "edgetpu_infer", run, "cpu"
+            yield "edgetpu_compile", r, "cpu"
+            yield "edgetpu_infer", r, "cpu"
+    for r in qat_runs(config):
+        yield "qat", cell(r), "cpu"

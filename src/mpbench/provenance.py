@@ -82,7 +82,24 @@ def tensorflow_info() -> dict:
     return info
 
 
-def collect(framework: str | None = None) -> dict:
+# The TFLite tool chain: the interpreter every .tflite result ran in, and PyTorch's converter and quantizer.
+EDGE_PACKAGES = ("ai-edge-litert", "litert-torch", "ai-edge-quantizer")
+
+
+def edge_info() -> dict:
+    """Versions of the installed :data:`EDGE_PACKAGES` (a missing one is left out)."""
+    from importlib import metadata
+    info = {}
+    for name in EDGE_PACKAGES:
+        try:
+            info[name.replace("-", "_")] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return info
+
+
+def collect(framework: str | None = None, edge: bool = False) -> dict:
+    """Provenance of a job: machine, versions, GPU; ``edge``: the TFLite tool chain's versions too."""
     import numpy
     prov = {
         "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -97,4 +114,6 @@ def collect(framework: str | None = None) -> dict:
         prov.update(torch_info())
     elif framework == "tensorflow":
         prov.update(tensorflow_info())
+    if edge:
+        prov.update(edge_info())
     return prov

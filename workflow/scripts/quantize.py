@@ -6,6 +6,6 @@ from mpbench.settings import RunSettings
 setup(snakemake.log[0])
 p = snakemake.params
 quantize(RunSettings(**p.settings), model_path=snakemake.input.model, h5_path=snakemake.input.h5,
-         outputs={v: snakemake.output[v] for v in p.variants}, result_path=snakemake.output.result,
-         representative_samples=p.representative_samples, eval_images=p.eval_images, timing_warmup=p.warmup,
-         timing_repeats=p.repeats, train_record=record.read_one(snakemake.input.train))
+         variants=p.variants, result_path=snakemake.output.result, representative_samples=p.representative_samples,
+         eval_images=p.eval_images, timing_warmup=p.warmup, timing_repeats=p.repeats,
+         train_record=record.read_one(snakemake.input.train))

@@ -1,4 +1,4 @@
-"""The two Edge TPU jobs: compile the int8 model, then time it on the Edge TPU.
+"""The two Edge TPU jobs: compile the int8 model (of either framework), then time it on the Edge TPU.
 
 Where the compiler or the Edge TPU is missing: with ``required`` the job fails at once naming
 what is missing; without it the compile record is ``unavailable`` with the reason, and the
@@ -20,8 +20,33 @@ log = logging.getLogger(__name__)
 CPU_FALLBACK_DEVICE = "cpu-int8"
 
 
+def int8_of(quantize_json) -> dict:
+    """The int8 model the quantize job wrote: ``path`` (None when its conversion failed, with the
+    ``reason``) and the ``reference_iou`` of the float model it was quantized from."""
+    recs = [r for r in record.read(quantize_json) if r["variant"] == "int8"]
+    if not recs:
+        return {"path": None, "reference_iou": None, "reason": f"{quantize_json} holds no int8 record"}
+    r = recs[0]
+    reason = None if r["model_path"] else f"the int8 conversion failed ({r['error']}); see {quantize_json}"
+    return {"path": r["model_path"], "reference_iou": r["reference_iou"], "reason": reason}
+
+
+def _no_model(stage: str, settings, result_path, reason: str, **fields) -> dict:
+    """The record of an Edge TPU job with no int8 model to work on: ``failed``, the grid goes on."""
+    log.error("no int8 model to %s: %s", "compile" if stage == "edgetpu_compile" else "run", reason)
+    rec = record.make(stage, settings.to_dict(), status=Status.FAILED, error=f"no int8 model: {reason}",
+                      prov=provenance.collect(), run_device="edgetpu", variant="int8", **fields)
+    record.write(result_path, [rec])
+    return rec
+
+
 def compile_stage(settings, *, int8_path, result_path, log_path, compiler: str = "edgetpu_compiler",
-                  required: bool = True, timeout_s: int = 600) -> dict:
+                  required: bool = True, timeout_s: int = 600, no_model_reason: str | None = None) -> dict:
+    """Compile ``int8_path`` (None: its conversion failed, ``no_model_reason`` says why: recorded ``failed``)."""
+    if int8_path is None:
+        io.write_text(log_path, f"no int8 model: {no_model_reason}\n")
+        return _no_model("edgetpu_compile", settings, result_path, no_model_reason,
+                         details={"compiler": compiler, "compiled_model": None})
     out_dir = Path(result_path).parent
     exe = find_compiler(compiler)
     common = dict(prov=provenance.collect(), model_path=int8_path, run_device="edgetpu", variant="int8")
@@ -55,13 +80,17 @@ def compile_stage(settings, *, int8_path, result_path, log_path, compiler: str =
 
 def infer_stage(settings, *, compile_json, int8_path, h5_path, result_path, n_images: int, warmup: int,
                 repeats: int, required: bool = True, threads: int = 2, source_status: str = Status.OK,
-                reference_iou: float | None = None) -> dict:
+                reference_iou: float | None = None, no_model_reason: str | None = None) -> dict:
     """Time and score the int8 model on the Edge TPU, or (not required) on the CPU as ``cpu-int8``.
 
     ``source_status``: :meth:`Status.derived_from` the training record (``train_diverged`` … when the
-    trained weights were unusable), carried into this record.
+    trained weights were unusable), carried into this record. ``int8_path`` None: its conversion
+    failed (``no_model_reason``): recorded ``failed``.
     """
     from ..quantization.tflite_model import TFLiteModel
+    if int8_path is None:
+        return _no_model("edgetpu", settings, result_path, no_model_reason, batch_size=1,
+                         details={"edgetpu": None, "int8_model": None})
     compiled = record.read_one(compile_json)
     split = split_fold(load_h5(h5_path), settings.fold)
     images, masks = split.x_val[:n_images], split.y_val[:n_images]
@@ -85,7 +114,7 @@ def infer_stage(settings, *, compile_json, int8_path, h5_path, result_path, n_im
                "n_eval": len(images), "warmup": warmup, "repeats": repeats}
 
     def write(status, **measured_values):
-        rec = record.make("edgetpu", settings.to_dict(), status=status, prov=provenance.collect("tensorflow"),
+        rec = record.make("edgetpu", settings.to_dict(), status=status, prov=provenance.collect(edge=True),
                           model_path=measured, run_device=device, variant="int8", batch_size=1, note=note,
                           reference_iou=reference_iou,
                           details=details, **measured_values)

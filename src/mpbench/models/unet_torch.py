@@ -15,12 +15,20 @@ def _conv_block(cin: int, cout: int) -> nn.Sequential:
 
 
 class EdgeTPUUpsample(nn.Module):
-    """Nearest ×2 by concatenation and reshape (same values as nn.Upsample(mode='nearest'))."""
+    """Nearest ×2 by concatenation and reshape (same values as nn.Upsample(mode='nearest')).
+
+    Written channels-last: the module permutes to NHWC, repeats along W then H there, and permutes
+    back. litert-torch exports NHWC graphs, so these permutes cancel against its own layout changes:
+    the TFLite model has CONCATENATION and RESHAPE only. The same repetition written on NCHW axes
+    costs a TRANSPOSE on each side of every upsampling (8 in a depth-4 U-Net) and 4 more RESHAPEs.
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
-        x = torch.cat([x.unsqueeze(-1), x.unsqueeze(-1)], dim=-1).reshape(n, c, h, 2 * w)
-        return torch.cat([x.unsqueeze(-2), x.unsqueeze(-2)], dim=-2).reshape(n, c, 2 * h, 2 * w)
+        y = x.permute(0, 2, 3, 1)
+        y = torch.cat([y, y], dim=-1).reshape(n, h, 2 * w, c)
+        y = torch.cat([y, y], dim=2).reshape(n, 2 * h, 2 * w, c)
+        return y.permute(0, 3, 1, 2)
 
 
 def _upsample(mode: str, channels: int) -> nn.Module:

@@ -1,4 +1,4 @@
-"""Keras → TFLite in three variants: full-integer int8 (uint8 I/O, for the Edge TPU), float16, dynamic range.
+"""Keras → TFLite: float32, full-integer int8 (uint8 I/O, for the Edge TPU), float16 weights, dynamic range.
 
 Every TFLite model takes the raw frame: the float model is wrapped behind a ``Rescaling`` layer
 that applies ``data.normalisation`` (:func:`pixel_input_model`), so the input tensor holds pixel
@@ -23,7 +23,7 @@ import numpy as np
 
 from ..data.dataset import pixel_scale_offset
 
-VARIANTS = ("int8", "fp16", "dynamic")
+VARIANTS = ("float32", "int8", "fp16", "dynamic")
 log = logging.getLogger(__name__)
 
 
@@ -64,7 +64,8 @@ def convert(model, variant: str, representative_images: np.ndarray | None = None
     if variant not in VARIANTS:
         raise ValueError(f"unknown TFLite variant {variant!r}; choose from {VARIANTS}")
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant != "float32":   # float32: the model as it is, the baseline of the other variants
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
     if variant == "fp16":
         conv.target_spec.supported_types = [tf.float16]
     elif variant == "int8":
