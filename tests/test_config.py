@@ -55,7 +55,8 @@ def test_paper_grid_and_batch_overrides():
     assert grid.batch_size(t, "pytorch", "a100", "fp32", 64) == 128
     quant = grid.quantize_runs(cfg)   # both frameworks' models go to TFLite and the Edge TPU; QAT is TensorFlow's
     assert {r["framework"] for r in quant} == {"tensorflow", "pytorch"} and len(quant) == len(runs)   # infer.folds: all
-    assert all(r["framework"] == "tensorflow" for r in grid.qat_runs(cfg)) and len(grid.qat_runs(cfg)) == len(quant) // 2
+    qat = grid.qat_runs(cfg)
+    assert all(r["framework"] == "tensorflow" for r in qat) and len(qat) == len(quant) // 2
     paper_only = {**cfg, "quantize": {**cfg["quantize"], "frameworks": ["tensorflow"]}}
     assert {r["framework"] for r in grid.quantize_runs(paper_only)} == {"tensorflow"}
 

@@ -65,15 +65,18 @@ def summary():
                 st = "oom" if (dev == "a40" and bs == 128 and f == 64) else "ok"
                 t = per_sample(fw, dev, prec, f, fold, "infer", bs) if st == "ok" else None
                 rows.append(row(phase="infer", status=st, batch_size=bs, per_sample_s=t, **base))
-            if fw == "tensorflow" and dev == "a100":
+            if dev == "a100":
+                pt = 0.01 if fw == "pytorch" else 0.0   # PyTorch's int8 models: their own numbers
                 rows.append(row(phase="tflite_cpu", status="ok", variant="int8", batch_size=1,
-                                per_sample_s=0.003 * f / 8, val_iou=0.78, float_iou=0.8 + f / 1000,
+                                per_sample_s=0.003 * f / 8, val_iou=0.78 + pt, float_iou=0.8 + f / 1000 + pt,
                                 **{**base, "run_device": "cpu"}))
-                rows.append(row(phase="qat", status="ok", variant="int8_qat", batch_size=1, val_iou=0.79 + f / 1000,
-                                **{**base, "run_device": "cpu"}))
+                if fw == "tensorflow":
+                    rows.append(row(phase="qat", status="ok", variant="int8_qat", batch_size=1,
+                                    val_iou=0.79 + f / 1000, **{**base, "run_device": "cpu"}))
                 if f == 8:
-                    rows.append(row(phase="edgetpu", status="ok", variant="int8", batch_size=1, per_sample_s=0.004,
-                                    val_iou=0.77, note="Edge TPU unavailable", **{**base, "run_device": "cpu-int8"}))
+                    rows.append(row(phase="edgetpu", status="ok", variant="int8", batch_size=1,
+                                    per_sample_s=0.004 + pt / 10, val_iou=0.77 + pt, note="Edge TPU unavailable",
+                                    **{**base, "run_device": "cpu-int8"}))
     df = pd.DataFrame(rows, columns=COLUMNS)
     for c in ("filters", "batch_size", "fold"):
         df[c] = df[c].astype("Int64")
@@ -191,13 +194,27 @@ def test_fig6_inference_curve_and_oom_batch(summary, speedups):
 def test_fig7_uses_the_cpu_int8_stand_in_and_labels_it(summary, speedups):
     fig = pf.fig7(summary, speedups, GRID)
     art = by_gid(fig)
-    edge = art["edgetpu/cpu-int8"]
+    edge = art["edgetpu/tensorflow/cpu-int8"]
     assert list(edge.get_xdata()) == [8] and list(edge.get_ydata()) == pytest.approx([4.0])
     assert any("cpu-int8" in c.get_label() and "no Edge TPU" in c.get_label() for c in fig.axes[0].containers)
-    assert "missing:missing:edgetpu/cpu-int8@64" in art
-    assert list(art["iou/float"].get_ydata()) == pytest.approx([0.808, 0.864])
-    assert list(art["iou/cpu-int8"].get_ydata()) == pytest.approx([0.77])
+    assert "missing:missing:edgetpu/tensorflow/cpu-int8@64" in art
+    assert list(art["iou/tensorflow/float"].get_ydata()) == pytest.approx([0.808, 0.864])
+    assert list(art["iou/tensorflow/cpu-int8"].get_ydata()) == pytest.approx([0.77])
     assert list(art["iou/qat"].get_ydata()) == pytest.approx([0.798, 0.854])
+
+
+def test_fig7_shows_both_frameworks_int8_models(summary, speedups):
+    """PyTorch's int8 models (litert-torch) beside TensorFlow's, each against its own float model."""
+    fig = pf.fig7(summary, speedups, GRID)
+    art = by_gid(fig)
+    assert list(art["edgetpu/pytorch/cpu-int8"].get_ydata()) == pytest.approx([5.0])
+    assert list(art["iou/pytorch/float"].get_ydata()) == pytest.approx([0.818, 0.874])
+    assert list(art["iou/pytorch/cpu-int8"].get_ydata()) == pytest.approx([0.78])
+    labels = [c.get_label() for c in fig.axes[0].containers]
+    assert any(lbl.startswith("PyTorch int8") for lbl in labels) and any(lbl.startswith("TensorFlow int8")
+                                                                        for lbl in labels)
+    tf_only = summary[summary["framework"] == "tensorflow"]
+    assert "iou/pytorch/float" not in by_gid(pf.fig7(tf_only, speedup_table(tf_only), GRID))
 
 
 def test_energy_figure_bars_and_no_energy_note(summary, speedups):

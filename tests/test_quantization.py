@@ -102,8 +102,9 @@ def test_keras_nearest_upsampling_is_not_edgetpu_friendly(trained, split):
 def test_quantize_job_writes_models_and_result(trained, train_h5, tmp_path):
     s, path = trained("tensorflow", "fp32")
     outputs = {v: tmp_path / f"model_{v}.tflite" for v in ("float32", "int8", "fp16")}
-    records = quantize(s, model_path=path, h5_path=train_h5, variants=list(outputs), result_path=tmp_path / "result.json",
-                       representative_samples=16, eval_images=20, timing_warmup=1, timing_repeats=3,
+    records = quantize(s, model_path=path, h5_path=train_h5, variants=list(outputs),
+                       result_path=tmp_path / "result.json", representative_samples=16, eval_images=20,
+                       timing_warmup=1, timing_repeats=3,
                        train_record={"status": "ok", "details": {"best_epoch": 8}})
     assert records == record.read(tmp_path / "result.json")
     r = {rec["variant"]: rec for rec in records}

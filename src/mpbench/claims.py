@@ -202,7 +202,7 @@ class Checker:
 
     def quantized_alike(self, c):
         rows = self._rows(phase="tflite_cpu", variant="int8")
-        pairs = list(self._vs_baseline(rows, self._mixed(), ["device", "filters", "fold"]))
+        pairs = list(self._vs_baseline(rows, self._mixed(), ["framework", "device", "filters", "fold"]))
         ratios = [stats.speedup(b["samples_s"], a["samples_s"]) for a, b in pairs
                   if len(a["samples_s"]) and len(b["samples_s"])]
         cells = accuracy.over_folds(self.accuracy, "tflite_cpu: precision vs baseline", variant="int8",
@@ -276,9 +276,10 @@ class Checker:
         return self._ratio(ratios, above=False, detail="J/sample mixed / baseline")
 
     def _edgetpu(self):
-        rows = self._rows(phase="edgetpu")
+        """The paper's Edge TPU runs: its TensorFlow models (PyTorch's int8 models are this project's addition)."""
+        rows = self._rows(phase="edgetpu", framework="tensorflow")
         if rows.empty:
-            return rows, "no Edge TPU results in this grid"
+            return rows, "no Edge TPU results of TensorFlow models in this grid"
         real = rows[rows["run_device"] == "edgetpu"]
         return real, None if len(real) else "Edge TPU unavailable: the cpu-int8 stand-in is not evidence"
 
@@ -286,7 +287,7 @@ class Checker:
         rows, why = self._edgetpu()
         if why:
             return {"detail": why}
-        cells = accuracy.over_folds(self.accuracy, "edgetpu vs float", run_device="edgetpu")
+        cells = accuracy.over_folds(self.accuracy, "edgetpu vs float", run_device="edgetpu", framework="tensorflow")
         if "filters" in c:
             cells = cells[cells["filters"].isin(c["filters"])]
         if cells.empty:
@@ -342,7 +343,8 @@ class Checker:
         """The compiler's op mapping per f (edgetpu_compile records) and, for the f said to map but
         predict badly, the Edge TPU's IoU against the float model: compromised when the CI of the
         paired difference lies below −margin."""
-        compiled = [r for r in self.compiled if r["status"] in ("ok", "failed")]
+        compiled = [r for r in self.compiled if r["status"] in ("ok", "failed")
+                    and r["settings"].get("framework", "tensorflow") == "tensorflow"]   # the paper's models
         by_f: dict[int, list[dict]] = {}
         for r in compiled:
             by_f.setdefault(int(r["settings"]["filters"]), []).append(r)
@@ -367,7 +369,8 @@ class Checker:
             if full[f] < len(by_f[f]):
                 verdicts.append("contradicted")   # it should map fully
                 continue
-            cells = accuracy.over_folds(self.accuracy, "edgetpu vs float", run_device="edgetpu", filters=f)
+            cells = accuracy.over_folds(self.accuracy, "edgetpu vs float", run_device="edgetpu", filters=f,
+                                        framework="tensorflow")
             if cells.empty:
                 unchecked.append(f"no Edge TPU IoU at f={f}")
                 continue

@@ -336,33 +336,43 @@ def fig6(summary, speedups, grid, filters=None):
 
 
 def fig7(summary, speedups, grid):
-    """Baseline-float32-trained TensorFlow models at batch 1: (a) time per image vs f on every device and
-    the Edge TPU (or its honest CPU stand-in ``cpu-int8``); (b) IoU of the int8 model vs the float model."""
+    """Baseline-float32-trained models at batch 1: (a) time per image vs f on every device (TensorFlow, as
+    the paper) and on the Edge TPU (or its honest CPU stand-in ``cpu-int8``) for the int8 models of each
+    framework; (b) IoU of each framework's int8 model vs its float model on the same images."""
     fig, (a, b) = figure(2, width=6.4, height=4.0)
     base = _baseline(grid)
-    tf = summary[(summary["framework"] == "tensorflow") & (summary["precision"] == base)]
-    infer = tf[(tf["phase"] == "infer") & (tf["batch_size"] == 1)]
-    edge = tf[tf["phase"] == "edgetpu"]
+    rows = summary[summary["precision"] == base]
+    infer = rows[(rows["framework"] == "tensorflow") & (rows["phase"] == "infer") & (rows["batch_size"] == 1)]
+    edge = rows[rows["phase"] == "edgetpu"]
     series = [(f"{dev} ({precision_label(base)})", f"infer/{dev}", {"device": dev}, device_colour(dev), "-", "o")
               for dev in grid["devices"]]
     _lines(a, infer, "per_sample_s", grid["filters"], "filters", series)
-    for run_dev in sorted(edge["run_device"].dropna().unique()):
-        label = "Edge TPU (int8)" if run_dev == "edgetpu" else f"{run_dev} (int8 on CPU; no Edge TPU)"
-        _lines(a, edge[edge["run_device"] == run_dev], "per_sample_s", grid["filters"], "filters",
-               [(label, f"edgetpu/{run_dev}", {}, device_colour(run_dev), "--", "D")])
+    quantized = [fw for fw in grid["frameworks"] if fw in set(rows[rows["phase"].isin(("tflite_cpu", "edgetpu"))]
+                                                             ["framework"])]
+    for fw in quantized:
+        mine = edge[edge["framework"] == fw]
+        for run_dev in sorted(mine["run_device"].dropna().unique()):
+            where = "Edge TPU" if run_dev == "edgetpu" else f"{run_dev}: CPU, no Edge TPU"
+            _lines(a, mine[mine["run_device"] == run_dev], "per_sample_s", grid["filters"], "filters",
+                   [(f"{FRAMEWORK_LABEL[fw]} int8 ({where})", f"edgetpu/{fw}/{run_dev}", {}, device_colour(run_dev),
+                     "--", FRAMEWORK_MARKER[fw])])
     if edge.empty:
         for f in grid["filters"]:
             mark_missing(a, f, "missing", f"edgetpu@{f}")
-    quant = tf[(tf["phase"] == "tflite_cpu") & (tf["variant"] == "int8")]
-    _lines(b, quant, "float_iou", grid["filters"], "filters",
-           [("float32 Keras model", "iou/float", {}, "black", "-", "o")], scale=1.0)
-    for run_dev in sorted(edge["run_device"].dropna().unique()):
-        _lines(b, edge[edge["run_device"] == run_dev], "val_iou", grid["filters"], "filters",
-               [(f"int8 on {run_dev}", f"iou/{run_dev}", {}, device_colour(run_dev), "--", "D")], scale=1.0)
-    qat = tf[tf["phase"] == "qat"]
+    for fw in quantized:
+        label = FRAMEWORK_LABEL[fw]
+        quant = rows[(rows["framework"] == fw) & (rows["phase"] == "tflite_cpu") & (rows["variant"] == "int8")]
+        _lines(b, quant, "float_iou", grid["filters"], "filters",
+               [(f"{label} float model", f"iou/{fw}/float", {}, "black", "-", FRAMEWORK_MARKER[fw])], scale=1.0)
+        mine = edge[edge["framework"] == fw]
+        for run_dev in sorted(mine["run_device"].dropna().unique()):
+            _lines(b, mine[mine["run_device"] == run_dev], "val_iou", grid["filters"], "filters",
+                   [(f"{label} int8 on {run_dev}", f"iou/{fw}/{run_dev}", {}, device_colour(run_dev), "--",
+                     FRAMEWORK_MARKER[fw])], scale=1.0)
+    qat = rows[rows["phase"] == "qat"]
     if len(qat):
         _lines(b, qat, "val_iou", grid["filters"], "filters",
-               [("int8 after QAT (CPU interpreter)", "iou/qat", {}, "0.45", ":", "s")], scale=1.0)
+               [("TensorFlow int8 after QAT (CPU interpreter)", "iou/qat", {}, "0.45", ":", "s")], scale=1.0)
     for ax in (a, b):
         _filters_axis(ax, grid["filters"])
     _log_y(a)
@@ -375,8 +385,8 @@ def fig7(summary, speedups, grid):
     b.set_title("(b) int8 vs float IoU")
     legend_outside(a)
     legend_outside(b)
-    fig.suptitle(f"Fig. 7 — {precision_label(base)}-trained TensorFlow models at batch 1: Edge TPU (or its CPU "
-                 "stand-in) vs the other devices", fontsize=10)
+    fig.suptitle(f"Fig. 7 — {precision_label(base)}-trained models at batch 1: Edge TPU (or its CPU stand-in) vs "
+                 "the other devices (TensorFlow)", fontsize=10)
     return fig
 
 
