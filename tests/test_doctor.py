@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mpbench import CLUSTER_INSTALL, doctor
+from mpbench import CLUSTER_INSTALL, doctor, grid
 
 from conftest import run_snakemake, small_config
 
@@ -42,7 +42,7 @@ def test_doctor_here_lists_gpu_and_edgetpu_cells_as_unavailable_with_their_fixes
         assert "snakemake --profile slurm" in f["fix"] and CLUSTER_INSTALL in f["fix"]
     if not quick_facts["edgetpu"]["compiler"]:
         f = found["Edge TPU: edgetpu_compile cells"]
-        assert f["status"] == "unavailable" and f["cells"] == 96
+        assert f["status"] == "unavailable" and f["cells"] == 192   # 2 frameworks × 3 GPUs × 2 precisions × 4 × 4
         assert "edgetpu.required: true" in f["why"] and "edgetpu-compiler" in f["fix"]
     if not quick_facts["edgetpu"]["devices"]:
         f = found["Edge TPU: edgetpu_infer cells"]
@@ -143,7 +143,7 @@ def fake_facts(flags: str, **changes) -> dict:
              "nvml": {"available": False, "gpus": [], "reason": "nvidia-ml-py not installed"},
              "slurm": {"sbatch": None, "version": None, "plugin": False},
              "edgetpu": {"compiler": "/usr/bin/edgetpu_compiler", "libedgetpu": "libedgetpu.so.1", "devices": ["USB"]},
-             "packages": {"qat": True, "apex": False, "litert": True}}
+             "packages": {"qat": True, "apex": False, "litert": True, "edge_torch": True}}
     for key, value in changes.items():
         facts[key] = {**facts[key], **value} if isinstance(value, dict) else value
     return facts
@@ -221,3 +221,14 @@ def test_readme_gives_the_cluster_install_line_that_the_no_gpu_errors_name():
         with pytest.raises(RuntimeError, match="sees no GPU") as err:
             runtime(s)
         assert CLUSTER_INSTALL in str(err.value) and "mpbench doctor" in str(err.value)
+
+
+def test_pytorch_quantize_cells_without_the_converter_are_named_with_the_fix():
+    facts = fake_facts(SAPPHIRE_RAPIDS, packages={"edge_torch": False})
+    found = by_what(doctor.findings(DEMO, facts))
+    f = found["quantize cells of PyTorch models"]
+    n_torch = sum(r["framework"] == "pytorch" for r in grid.quantize_runs(DEMO))
+    assert f["status"] == "unavailable" and f["cells"] == n_torch > 0 and "[edge-torch]" in f["fix"]
+    tf_only = {**DEMO, "quantize": {**DEMO["quantize"], "frameworks": ["tensorflow"]}}
+    assert "quantize cells of PyTorch models" not in by_what(doctor.findings(tf_only, facts))
+    assert "quantize cells of PyTorch models" not in by_what(doctor.findings(DEMO, fake_facts(SAPPHIRE_RAPIDS)))

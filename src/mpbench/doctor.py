@@ -281,7 +281,7 @@ def edgetpu_info(compiler: str = "edgetpu_compiler") -> dict:
 def packages() -> dict:
     spec = lambda m: importlib.util.find_spec(m) is not None  # noqa: E731
     return {"qat": spec("tensorflow_model_optimization") and spec("tf_keras"), "apex": spec("apex"),
-            "litert": spec("ai_edge_litert")}
+            "litert": spec("ai_edge_litert"), "edge_torch": spec("litert_torch") and spec("ai_edge_quantizer")}
 
 
 def collect(config: dict | None = None, quick: bool = False, timeout_s: float = PROBE_TIMEOUT_S) -> dict:
@@ -397,8 +397,16 @@ def findings(config: dict, facts: dict, executor: str = "local") -> list[dict]:
                 missing = "libedgetpu (libedgetpu1-std)" if not e["libedgetpu"] else "Coral device"
                 out.append({"status": "unavailable", "what": "Edge TPU: edgetpu_infer cells", "cells": n_quant,
                             "why": f"no {missing} here: {consequence}", "fix": lab})
-    if n_quant and q.get("qat_epochs", 0) > 0 and not facts["packages"]["qat"]:
-        out.append({"status": "unavailable", "what": "qat cells", "cells": n_quant,
+    n_torch = sum(r["framework"] == "pytorch" for r in grid.quantize_runs(config))
+    if n_torch and not facts["packages"]["edge_torch"]:
+        out.append({"status": "unavailable", "what": "quantize cells of PyTorch models", "cells": n_torch,
+                    "why": "litert-torch (with ai-edge-quantizer) is not installed: those quantize jobs stop at once "
+                           "naming it, and their Edge TPU jobs do not run",
+                    "fix": "pip install -e '.[edge-torch]' (part of the cluster install line; with --sdm conda the "
+                           "rule's envs/edge-torch.yaml has it), or quantize.frameworks: [tensorflow]"})
+    n_qat = len(grid.qat_runs(config))
+    if n_qat and not facts["packages"]["qat"]:
+        out.append({"status": "unavailable", "what": "qat cells", "cells": n_qat,
                     "why": "tensorflow-model-optimization or tf_keras is not installed: the qat jobs fail",
                     "fix": "pip install -e '.[qat]' (part of the cluster install line)"})
     gpu_cells = sum(n for (_, dev, _), n in cells.items() if grid.device_spec(config, dev)["type"] == "cuda")
