@@ -20,6 +20,17 @@ def test_every_stage_produced_its_results(small_local_run):
     assert len(summary[summary["phase"] == "train"]) == 4 and (summary["status"] == "ok").all()
     edge = summary[summary["phase"] == "edgetpu"]
     assert set(edge["run_device"]) == {"cpu-int8"} and edge["note"].str.contains("unavailable").all()
+    # Both frameworks' models went through quantize and the Edge TPU stage (issue 14): int8 rows for each.
+    int8 = summary[(summary["phase"] == "tflite_cpu") & (summary["variant"] == "int8")]
+    assert sorted(int8["framework"]) == ["pytorch", "pytorch", "tensorflow", "tensorflow"]
+    assert (int8["status"] == "ok").all() and int8["val_iou"].between(0, 1).all()
+    assert sorted(edge["framework"]) == ["pytorch", "pytorch", "tensorflow", "tensorflow"]
+    for fw, dtype in (("tensorflow", "uint8"), ("pytorch", "int8")):
+        cell = root / "quantize" / fw / "cpu" / "fp32" / "f8" / "fold0"
+        (q,) = record.read(cell / "result.json")
+        assert q["details"]["io"]["input"]["dtype"] == dtype and q["details"]["edgetpu_check"]["edgetpu_compatible"]
+        assert q["settings"]["framework"] == fw and q["model_path"] == str(cell / "model_int8.tflite")
+        assert (cell / "model_int8.tflite").stat().st_size == q["details"]["bytes"]
     compiled = record.read_one(next(root.glob("quantize/**/edgetpu_compile.json")))
     assert compiled["status"] == "unavailable" and "edgetpu_compiler" in compiled["note"]
     claims = pd.read_csv(root / "claims.csv")
