@@ -29,15 +29,14 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import CLUSTER_INSTALL, grid
+from . import CLUSTER_INSTALL, grid, support
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE_TIMEOUT_S = 90
 FRAMEWORK_LABELS = {"pytorch": "PyTorch", "tensorflow": "TensorFlow"}
 MODULES = {"pytorch": "torch", "tensorflow": "tensorflow"}
 # x86 /proc/cpuinfo flags that matter here, as the report names them
-X86_FEATURES = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_bf16": "AVX512_BF16", "avx512_fp16": "AVX512_FP16",
-                "amx_bf16": "AMX_BF16", "amx_fp16": "AMX_FP16", "amx_int8": "AMX_INT8", "f16c": "F16C", "fma": "FMA"}
+X86_FEATURES = support.FEATURE_NAMES
 CORAL_USB_IDS = {("1a6e", "089a"), ("18d1", "9302")}     # Coral USB Accelerator before/after its firmware loads
 # A measured low-precision convolution (forward and backward) this much slower than float32 is "emulated".
 EMULATED_RATIO = 1.5
@@ -64,28 +63,10 @@ def cpu_info(cpuinfo: str | None = None) -> dict:
 
 
 def cpu_precision_support(flags) -> dict:
-    """Whether bf16 and fp16 convolutions can run natively on a CPU with these flags (x86 or Arm).
-
-    An expectation (the full doctor measures): ``native``: bf16 with AVX512_BF16/AMX_BF16 (Arm: bf16),
-    fp16 with AMX_FP16; ``converted``: bf16 on AVX-512 without them, which oneDNN converts to float32
-    (about float32 speed, no gain); ``emulated``: otherwise, slow fallback kernels. fp16 training on
-    a CPU is emulated even with AVX512_FP16 (measured on a Sapphire Rapids Xeon: PyTorch and
-    TensorFlow fp16 convolutions over 100x slower than fp32); only AMX_FP16 is taken as native.
-    """
-    f = set(flags)
-    out = {}
-    native = f & {"avx512_bf16", "amx_bf16", "bf16"}
-    if native:
-        out["bf16"] = ("native", ", ".join(X86_FEATURES.get(x, x) for x in sorted(native)))
-    elif "avx512f" in f:
-        out["bf16"] = ("converted", "AVX-512 without AVX512_BF16/AMX: converted to fp32")
-    else:
-        out["bf16"] = ("emulated", "no AVX-512: bf16 runs in slow fallback kernels")
-    if "amx_fp16" in f:
-        out["fp16"] = ("native", "AMX_FP16")
-    else:
-        out["fp16"] = ("emulated", "no AMX_FP16: fp16 runs in slow fallback kernels")
-    return out
+    """Whether bf16 and fp16 convolutions can run natively on a CPU with these flags (x86 or Arm):
+    ``{fmt: (native | converted | emulated, why)}``, an expectation (the full doctor measures); the
+    one table is :func:`mpbench.support.cpu_level_from_flags`, which also labels the result records."""
+    return {fmt: support.cpu_level_from_flags(flags, fmt) for fmt in ("bf16", "fp16")}
 
 
 # --------------------------------------------------------------------------- the frameworks
@@ -287,7 +268,8 @@ def packages() -> dict:
 def collect(config: dict | None = None, quick: bool = False, timeout_s: float = PROBE_TIMEOUT_S) -> dict:
     """Every fact the report shows. ``quick``: no framework import (inferred from packages and CPU flags)."""
     cpu = cpu_info()
-    facts = {"cpu": cpu, "cpu_support": cpu_precision_support(cpu["flags"]), "quick": quick}
+    cpu["isa_limits"] = support.isa_limits()     # e.g. ONEDNN_MAX_CPU_ISA=AVX: the frameworks see a smaller CPU
+    facts = {"cpu": cpu, "cpu_support": cpu_precision_support(support.effective_flags(cpu["flags"])), "quick": quick}
     names = list(MODULES)
     if quick:
         facts["frameworks"] = {n: framework_packages(n) for n in names}
@@ -489,6 +471,9 @@ def render(facts: dict, config: dict | None = None, config_name: str = "", execu
     if flags & {"amx_bf16", "amx_int8", "amx_fp16"}:
         have.add("AMX")
     lines.append("  features  " + ", ".join(f"{f} {_yes(f in have)}" for f in feats))
+    if cpu.get("isa_limits"):
+        lines.append("  capped    " + ", ".join(f"{k}={v}" for k, v in cpu["isa_limits"].items())
+                     + ": the frameworks use fewer instructions than the CPU has (judged below as capped)")
     for fmt in ("bf16", "fp16"):
         levels = {fw: cpu_level(facts, fw, fmt) for fw in MODULES}
         if len(set(levels.values())) == 1:

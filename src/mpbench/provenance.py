@@ -41,6 +41,18 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_facts(framework: str | None = None) -> dict:
+    """The CPU's flags that decide low-precision speed (as ``framework`` may use them: ISA caps such as
+    ``ONEDNN_MAX_CPU_ISA`` applied) and the bf16/fp16 support they give (:mod:`mpbench.support`)."""
+    from . import support
+    flags = support.cpu_flags(framework)
+    facts = {"cpu_flags": flags, "cpu_precision_support": support.cpu_support(flags)}
+    limits = support.isa_limits()
+    if limits:
+        facts["cpu_isa_limits"] = limits
+    return facts
+
+
 def nvidia_driver() -> str | None:
     try:
         import pynvml
@@ -106,7 +118,7 @@ def collect(framework: str | None = None, edge: bool = False) -> dict:
         "mpbench": __version__, "git_commit": git_commit(),
         "python": sys.version.split()[0], "numpy": numpy.__version__,
         "platform": platform.platform(), "hostname": socket.gethostname(), "cpu": cpu_name(),
-        "cpu_count": os.cpu_count(),
+        "cpu_count": os.cpu_count(), **cpu_facts(framework),
         "slurm_job_id": os.environ.get("SLURM_JOB_ID"), "slurm_cluster": os.environ.get("SLURM_CLUSTER_NAME"),
         "nvidia_driver": nvidia_driver(),
     }

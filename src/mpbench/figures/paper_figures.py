@@ -8,12 +8,17 @@ naming its cell (``framework/device/precision/f…``) so tests can read the plot
 Times are plotted in milliseconds per sample (image). Speed-ups carry the 95 % CI of
 ``speedups.csv`` as whiskers (gid ``ci:<cell>``; the std over folds where a table has no CI), and
 Fig. 3 the equivalence band, the baseline's mean IoU ± ``stats.iou_margin`` (gid ``band:<cell>``).
+A precision that ran emulated (or converted to fp32) on the hardware that measured it
+(``precision_support``, :mod:`mpbench.support`) is drawn like any other — its slowdown is the
+result — but labelled so in the figures of speed (2, 4, 5, 6): a note over its bar (gid
+``support:<cell>``) or a suffix on its line's legend entry, and a sentence under the title.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from .. import support
 from . import reference
 from .style import (
     FRAMEWORK_LABEL,
@@ -29,6 +34,43 @@ from .style import (
 )
 
 MS = 1e3
+SUPPORT_TEXT = {"emulated": "emulated", "converted": "converted to fp32"}   # how a non-native precision is labelled
+
+
+def _support(df: pd.DataFrame, **where) -> str | None:
+    """``precision_support`` of the ok rows matching ``where``, the worst over folds (None: no column)."""
+    if "precision_support" not in df:
+        return None
+    m = df
+    for k, v in where.items():
+        m = m[m[k] == v]
+    if "status" in m:
+        m = m[m["status"] == "ok"]
+    return support.combine(m["precision_support"])
+
+
+def _suffix(level: str | None) -> str:
+    """Legend suffix of a non-native precision: " (emulated)", " (converted to fp32)", else ""."""
+    return f" ({SUPPORT_TEXT[level]})" if level in SUPPORT_TEXT else ""
+
+
+def _mark_support(ax, x: float, y: float, level: str | None, key: str, speedup: float | None = None) -> None:
+    """The note over a bar whose precision was not native where it was measured (with ``speedup`` < 1:
+    how many times slower it was)."""
+    if level in SUPPORT_TEXT:
+        slower = f": {1 / speedup:.1f}× slower" if speedup is not None and 0 < speedup < 1 else ""
+        ax.annotate(SUPPORT_TEXT[level] + slower, (x, y), xytext=(0, 3), textcoords="offset points", ha="center",
+                    va="bottom", fontsize=6, rotation=90, color="#b00000", gid=f"support:{key}")
+
+
+def _support_note(levels) -> str:
+    """A sentence for the title when any plotted precision was emulated or converted, else ""."""
+    found = [lv for lv in ("emulated", "converted") if lv in set(levels)]
+    if not found:
+        return ""
+    what = {"emulated": "emulated = the hardware lacks this precision (slow fallback kernels; the time is real)",
+            "converted": "converted = bf16 computed through fp32 (AVX-512 without AVX512_BF16)"}
+    return "\n" + "; ".join(what[lv] for lv in found) + " — see python -m mpbench doctor"
 
 
 def grid_from_tables(summary: pd.DataFrame, config: dict | None = None) -> dict:
@@ -152,9 +194,13 @@ def fig2(summary, speedups, grid, filters=None, reference_overlay=False):
     base = _baseline(grid)
     train = summary[(summary["phase"] == "train") & (summary["filters"] == f)]
     fig, (a, b) = figure(2, width=5.5, height=4.2)
+    levels = []
     for dev, fw, p, x, width, _ in _grouped(a, grid, [base]):
         c = cell(train, "per_sample_s", framework=fw, device=dev, precision=p)
         _bar(a, x, c, f"{fw}/{dev}/{p}/f{f}", device_colour(dev), PRECISION_HATCH[p], width)
+        if c["status"] == "ok":
+            levels.append(_support(train, framework=fw, device=dev, precision=p))
+            _mark_support(a, x, c["mean"] * MS, levels[-1], f"{fw}/{dev}/{p}/f{f}")
     a.set_ylabel(f"training time per sample, {precision_label(base)} (ms)")
     a.set_title(f"(a) {precision_label(base)} training, f={f}")
     sp = speedups[(speedups["phase"] == "train") & (speedups["filters"] == f) & (speedups["reference"] == base)]
@@ -172,13 +218,17 @@ def fig2(summary, speedups, grid, filters=None, reference_overlay=False):
             c = {"status": "missing" if st == "ok" else st}
         _bar(b, x, c, key, device_colour(dev), PRECISION_HATCH.get(p, ""), width, scale=1.0,
              label=precision_label(p) if first else None)
+        if c["status"] == "ok":
+            levels.append(_support(row))
+            top = max(c["mean"], c["ci"][1]) if c.get("ci") else c["mean"] + c["std"]
+            _mark_support(b, x, top, levels[-1], key, speedup=c["mean"])
     b.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
     if reference_overlay:
         _overlay_reference(b, "fig2b", positions)
     label_axes(b, ylabel=f"training speed-up over {precision_label(base)} (throughput ratio)",
                title=f"(b) speed-up, f={f} (hatch = precision)")
     fig.suptitle(f"Fig. 2 — training time and mixed-precision speed-up ((a) error bars: std over folds; "
-                 f"(b) {_speedup_bars(sp)})", fontsize=10)
+                 f"(b) {_speedup_bars(sp)})" + _support_note(levels), fontsize=10)
     return fig
 
 
@@ -262,19 +312,28 @@ def fig4(summary, speedups, grid, device, batch_size=None):
     train = summary[(summary["phase"] == "train") & (summary["device"] == device)]
     infer = summary[(summary["phase"] == "infer") & (summary["device"] == device)]
     bs = batch_size or (int(infer["batch_size"].max()) if len(infer) else None)
-    series = [(f"{FRAMEWORK_LABEL[fw]}, {precision_label(p)}", f"{fw}/{device}/{p}", {"framework": fw, "precision": p},
-               device_colour(device) if fw == "tensorflow" else "black", PRECISION_LINE.get(p, "-"),
-               FRAMEWORK_MARKER[fw])
-              for fw in grid["frameworks"] for p in grid["precisions"]]
-    _lines(a, train, "per_sample_s", grid["filters"], "filters", series)
-    _lines(b, infer[infer["batch_size"] == bs] if bs else infer, "per_sample_s", grid["filters"], "filters", series)
+    infer = infer[infer["batch_size"] == bs] if bs else infer
+    levels = []
+
+    def series(df):
+        out = []
+        for fw in grid["frameworks"]:
+            for p in grid["precisions"]:
+                levels.append(_support(df, framework=fw, precision=p))
+                out.append((f"{FRAMEWORK_LABEL[fw]}, {precision_label(p)}{_suffix(levels[-1])}", f"{fw}/{device}/{p}",
+                            {"framework": fw, "precision": p}, device_colour(device) if fw == "tensorflow" else "black",
+                            PRECISION_LINE.get(p, "-"), FRAMEWORK_MARKER[fw]))
+        return out
+    _lines(a, train, "per_sample_s", grid["filters"], "filters", series(train))
+    _lines(b, infer, "per_sample_s", grid["filters"], "filters", series(infer))
     for ax, what in ((a, "training"), (b, f"inference (batch {bs})")):
         _filters_axis(ax, grid["filters"])
         ax.set_ylabel(f"{what} time per sample (ms)")
     a.set_title(f"(a) training on {device}")
     b.set_title(f"(b) inference on {device}")
     legend_outside(b)
-    fig.suptitle(f"Fig. 4 — time per sample vs model size on {device} (error bars: std over folds)", fontsize=10)
+    fig.suptitle(f"Fig. 4 — time per sample vs model size on {device} (error bars: std over folds)"
+                 + _support_note(levels), fontsize=10)
     return fig
 
 
@@ -284,6 +343,7 @@ def fig5(summary, speedups, grid):
     fig, axes = figure(len(fws), width=5.0, height=4.0)
     sp = speedups[(speedups["phase"] == "train") & (speedups["reference"] == _baseline(grid))]
     train = summary[summary["phase"] == "train"]
+    levels = []
     for ax, fw, tag in zip(axes, fws, "abcd", strict=False):
         for dev in grid["devices"]:
             for p in _mixed(grid):
@@ -291,12 +351,13 @@ def fig5(summary, speedups, grid):
                 rows = rows.sort_values("filters")
                 key = f"{fw}/{dev}/{p}"
                 if len(rows):
+                    levels.append(_support(rows))
                     cis = [_ci(r) for _, r in rows.iterrows()]
                     have = [(int(f), ci) for f, ci in zip(rows["filters"], cis, strict=True) if ci]
                     ax.errorbar(rows["filters"].astype(int), rows["speedup_mean"],
                                 yerr=None if have else rows["speedup_std"].fillna(0.0), color=device_colour(dev),
                                 linestyle=PRECISION_LINE.get(p, "-"), marker="o", markersize=4,
-                                capsize=2, label=f"{dev}, {precision_label(p)}", gid=key)
+                                capsize=2, label=f"{dev}, {precision_label(p)}{_suffix(levels[-1])}", gid=key)
                     if have:
                         _whiskers(ax, [f for f, _ in have], [ci for _, ci in have], key, device_colour(dev), 2)
                 have = set(rows["filters"].astype(int))
@@ -308,7 +369,8 @@ def fig5(summary, speedups, grid):
         _filters_axis(ax, grid["filters"])
         label_axes(ax, ylabel=f"training speed-up over {precision_label(_baseline(grid))}",
                    title=f"({tag}) {FRAMEWORK_LABEL[fw]}")
-    fig.suptitle(f"Fig. 5 — training speed-up vs model size ({_speedup_bars(sp)})", fontsize=10)
+    fig.suptitle(f"Fig. 5 — training speed-up vs model size ({_speedup_bars(sp)})" + _support_note(levels),
+                 fontsize=10)
     return fig
 
 
@@ -319,11 +381,15 @@ def fig6(summary, speedups, grid, filters=None):
     batches = sorted(int(b) for b in infer["batch_size"].dropna().unique())
     fws = grid["frameworks"]
     fig, axes = figure(len(fws), width=5.0, height=4.0)
+    levels = []
     for ax, fw, tag in zip(axes, fws, "abcd", strict=False):
-        series = [(f"{dev}, {precision_label(p)}", f"{fw}/{dev}/{p}/f{f}",
-                   {"framework": fw, "device": dev, "precision": p}, device_colour(dev),
-                   PRECISION_LINE.get(p, "-"), "o")
-                  for dev in grid["devices"] for p in grid["precisions"]]
+        series = []
+        for dev in grid["devices"]:
+            for p in grid["precisions"]:
+                levels.append(_support(infer, framework=fw, device=dev, precision=p))
+                series.append((f"{dev}, {precision_label(p)}{_suffix(levels[-1])}", f"{fw}/{dev}/{p}/f{f}",
+                               {"framework": fw, "device": dev, "precision": p}, device_colour(dev),
+                               PRECISION_LINE.get(p, "-"), "o"))
         _lines(ax, infer, "per_sample_s", batches, "batch_size", series)
         ax.set_xscale("log", base=2)
         if batches:
@@ -331,7 +397,8 @@ def fig6(summary, speedups, grid, filters=None):
         _log_y(ax)
         label_axes(ax, xlabel="batch size", ylabel="inference time per image (ms)",
                    title=f"({tag}) {FRAMEWORK_LABEL[fw]}, f={f}")
-    fig.suptitle("Fig. 6 — inference time per image vs batch size (mean over repeats and folds)", fontsize=10)
+    fig.suptitle("Fig. 6 — inference time per image vs batch size (mean over repeats and folds)"
+                 + _support_note(levels), fontsize=10)
     return fig
 
 

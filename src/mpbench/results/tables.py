@@ -9,6 +9,11 @@ was trained, ``run_device`` where the row was measured. Times are seconds per sa
 empty mask and an empty prediction scores ``evaluation.empty_iou``), ``val_iou_pooled`` the pooled
 IoU (Σ intersection / Σ union) beside it; ``float_iou`` the float model's, for derived models.
 The ``reference`` column of ``speedups.csv`` names the denominator of each speed-up.
+``precision_support`` (training and inference rows, and ``speedups.csv``): whether the row's precision
+ran ``native`` on the hardware that measured it, ``converted`` (bf16 through fp32 on AVX-512 without
+AVX512_BF16) or ``emulated`` (slow fallback kernels: e.g. bf16 on a CPU without AVX-512), from the
+CPU flags or GPU compute capability in the record's provenance (``unknown`` for older records); see
+:mod:`mpbench.support`. An emulated precision's numbers are real but measure the emulation.
 
 ``speedups.csv``: throughput of each precision over a reference precision (``fp32``; also ``tf32``
 where present), per usage scenario — framework × device × f × batch size — and fold, then mean and
@@ -23,10 +28,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .. import io, record, stats
+from .. import io, record, stats, support
 
-COLUMNS = ["phase", "framework", "device", "run_device", "precision", "variant", "filters", "batch_size",
-           "fold", "status", "per_sample_s", "per_sample_median_s", "per_sample_std_s", "throughput",
+COLUMNS = ["phase", "framework", "device", "run_device", "precision", "precision_support", "variant", "filters",
+           "batch_size", "fold", "status", "per_sample_s", "per_sample_median_s", "per_sample_std_s", "throughput",
            "joules_per_sample", "val_iou", "val_iou_pooled", "float_iou", "channels_last", "fused_adam",
            "data_placement", "epochs", "best_epoch",
            "peak_memory_bytes", "framework_version",
@@ -43,7 +48,8 @@ def row_from_record(rec: dict, source: str) -> dict:
     details = rec.get("details") or {}
     return {
         "phase": rec["stage"], "framework": s.get("framework"), "device": s.get("device"),
-        "run_device": rec.get("run_device"), "precision": s.get("precision"), "variant": rec.get("variant"),
+        "run_device": rec.get("run_device"), "precision": s.get("precision"),
+        "precision_support": support.of_record(rec), "variant": rec.get("variant"),
         "filters": s.get("filters"), "batch_size": rec.get("batch_size"), "fold": s.get("fold"),
         "status": rec["status"],
         "per_sample_s": per.get(lat.get("statistic")), "per_sample_median_s": per.get("median"),
@@ -119,13 +125,15 @@ def speedup_table(summary: pd.DataFrame, references=("fp32", "tf32"), samples: d
     out = []
     for ref in references:
         base = ok[ok["precision"] == ref][SCENARIO + ["fold", "throughput"]].rename(columns={"throughput": "ref"})
-        other = ok[ok["precision"] != ref][SCENARIO + ["fold", "precision", "throughput"]]
+        other = ok[ok["precision"] != ref].reindex(columns=SCENARIO + ["fold", "precision", "precision_support",
+                                                                       "throughput"])
         m = other.merge(base, on=SCENARIO + ["fold"])
         if m.empty:
             continue
         m["speedup"] = m["throughput"] / m["ref"]
-        g = m.groupby(SCENARIO + ["precision"], dropna=False)["speedup"]
-        agg = g.agg(speedup_mean="mean", speedup_std="std", n_folds="count").reset_index()
+        g = m.groupby(SCENARIO + ["precision"], dropna=False)
+        agg = g.agg(speedup_mean=("speedup", "mean"), speedup_std=("speedup", "std"), n_folds=("speedup", "count"),
+                    precision_support=("precision_support", support.combine)).reset_index()
         agg["reference"] = ref
         if samples:
             ci = _intervals(m, ref, samples)
@@ -133,7 +141,8 @@ def speedup_table(summary: pd.DataFrame, references=("fp32", "tf32"), samples: d
             for col in CI_COLUMNS:
                 agg[col] = [f.get(col) for f in found]
         out.append(agg)
-    cols = SCENARIO + ["precision", "reference", "speedup_mean", "speedup_std", "n_folds"] + CI_COLUMNS
+    cols = SCENARIO + ["precision", "precision_support", "reference", "speedup_mean", "speedup_std", "n_folds"] \
+        + CI_COLUMNS
     return pd.concat(out, ignore_index=True).reindex(columns=cols) if out else pd.DataFrame(columns=cols)
 
 

@@ -1,0 +1,175 @@
+"""Whether a precision ran natively on the hardware that measured it, from the flags the record carries.
+
+A bfloat16 or float16 number from a CPU without the instructions for it is real — it is what that
+precision costs there — but it measures an emulation, not the precision: on an AVX-only CPU PyTorch's
+mixed bf16 trains several times slower than fp32. Every job's provenance therefore records the CPU's
+relevant feature flags (``cpu_flags``, :func:`cpu_flags`) and the levels derived from them
+(``cpu_precision_support``), and the summary labels each training and inference row with
+``precision_support``:
+
+- ``native``: the hardware computes in that precision (fp32 always; bf16 with AVX512_BF16/AMX_BF16 or
+  Arm bf16; fp16 with AMX_FP16; on a GPU bf16 from compute capability 8.0, fp16 from 7.0);
+- ``converted``: bf16 on AVX-512 without AVX512_BF16: oneDNN converts to fp32 (about fp32 speed, no gain);
+- ``emulated``: slow fallback kernels (bf16 without AVX-512; fp16 on almost every CPU; bf16/fp16 on an
+  older GPU);
+- ``unknown``: the record carries no flags (written by an older mpbench) or no compute capability.
+
+The same table decides the doctor's expectation (:func:`cpu_level_from_flags`); the doctor also measures.
+
+``ONEDNN_MAX_CPU_ISA`` (oneDNN, used by both frameworks) and ``ATEN_CPU_CAPABILITY`` (PyTorch's own
+kernels) cap the instructions the frameworks use; a capped CPU is recorded as what it then is
+(:func:`effective_flags`), so a run that imitates an older CPU is labelled like one.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .precisions import PRECISIONS
+
+# The flags that decide low-precision speed (x86 and Arm), as /proc/cpuinfo spells them.
+RELEVANT_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
+                  "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "amx_fp16", "asimd", "asimdhp", "bf16", "sve")
+SUPPORT_LEVELS = ("native", "converted", "emulated", "unknown")
+# How reports name the x86 flags.
+FEATURE_NAMES = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_bf16": "AVX512_BF16", "avx512_fp16": "AVX512_FP16",
+                 "amx_bf16": "AMX_BF16", "amx_fp16": "AMX_FP16", "amx_int8": "AMX_INT8", "f16c": "F16C", "fma": "FMA"}
+# oneDNN's ISA names (ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA) → the flags a cap at that ISA takes away.
+_AVX512 = {"avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16"}
+_AMX = {"amx_tile", "amx_bf16", "amx_int8", "amx_fp16"}
+ISA_CAPS = {
+    "SSE41": {"avx", "avx2", "fma", "f16c"} | _AVX512 | _AMX,
+    "AVX": {"avx2", "fma"} | _AVX512 | _AMX,
+    "AVX2": _AVX512 | _AMX, "AVX2_VNNI": _AVX512 | _AMX, "AVX2_VNNI_2": _AVX512 | _AMX,
+    "AVX512_CORE": {"avx512_vnni", "avx512_bf16", "avx512_fp16"} | _AMX,
+    "AVX512_CORE_VNNI": {"avx512_bf16", "avx512_fp16"} | _AMX,
+    "AVX512_CORE_BF16": {"avx512_fp16"} | _AMX,
+    "AVX512_CORE_FP16": _AMX, "AVX10_1_512": _AMX,
+    "AVX512_CORE_AMX": {"amx_fp16"}, "AVX10_1_512_AMX": {"amx_fp16"},
+}
+# PyTorch's ATEN_CPU_CAPABILITY: its own vectorised kernels at most at this level.
+ATEN_CAPS = {"default": {"avx2", "fma"} | _AVX512 | _AMX, "avx2": _AVX512 | _AMX}
+ISA_ENV = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
+
+
+def read_flags(cpuinfo: str | None = None) -> set[str]:
+    """Every feature flag of the first CPU in ``/proc/cpuinfo`` (x86 ``flags``, Arm ``Features``)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()
+
+
+def isa_limits(env=None) -> dict:
+    """The environment variables that cap the instructions the frameworks use, where set."""
+    env = os.environ if env is None else env
+    return {k: env[k] for k in ISA_ENV if env.get(k)}
+
+
+def effective_flags(flags, env=None, framework: str | None = None) -> list[str]:
+    """The :data:`RELEVANT_FLAGS` of ``flags`` the frameworks may use under the ISA caps of ``env``
+    (``ATEN_CPU_CAPABILITY`` caps PyTorch only: it counts unless ``framework`` is another one)."""
+    have = set(flags) & set(RELEVANT_FLAGS)
+    limits = isa_limits(env)
+    onednn = (limits.get("ONEDNN_MAX_CPU_ISA") or limits.get("DNNL_MAX_CPU_ISA") or "").upper()
+    have -= ISA_CAPS.get(onednn, set())
+    if framework in (None, "pytorch"):
+        have -= ATEN_CAPS.get((limits.get("ATEN_CPU_CAPABILITY") or "").lower(), set())
+    return sorted(have)
+
+
+def cpu_flags(framework: str | None = None, env=None, cpuinfo: str | None = None) -> list[str]:
+    """This CPU's relevant flags as ``framework`` may use them here (provenance ``cpu_flags``)."""
+    return effective_flags(read_flags(cpuinfo), env, framework)
+
+
+def cpu_level_from_flags(flags, fmt: str) -> tuple[str, str]:
+    """(native | converted | emulated, why) of ``fmt`` ("bf16" or "fp16") on a CPU with these flags.
+
+    bf16: native with AVX512_BF16/AMX_BF16 (Arm: bf16); converted on AVX-512 without them (oneDNN
+    converts to fp32: about fp32 speed, no gain); emulated otherwise. fp16 training on a CPU is
+    emulated even with AVX512_FP16 (measured on a Sapphire Rapids Xeon: PyTorch and TensorFlow fp16
+    convolutions over 100x slower than fp32); only AMX_FP16 is taken as native.
+    """
+    f = set(flags)
+    if fmt == "bf16":
+        native = f & {"avx512_bf16", "amx_bf16", "bf16"}
+        if native:
+            return "native", ", ".join(FEATURE_NAMES.get(x, x) for x in sorted(native))
+        if "avx512f" in f:
+            return "converted", "AVX-512 without AVX512_BF16/AMX: converted to fp32"
+        return "emulated", "no AVX-512: bf16 runs in slow fallback kernels"
+    if fmt == "fp16":
+        if "amx_fp16" in f:
+            return "native", "AMX_FP16"
+        return "emulated", "no AMX_FP16: fp16 runs in slow fallback kernels"
+    raise ValueError(f"unknown format {fmt!r}; bf16 or fp16")
+
+
+def cpu_support(flags) -> dict:
+    """``{"bf16": level, "fp16": level}`` for a CPU with these flags (provenance ``cpu_precision_support``)."""
+    return {fmt: cpu_level_from_flags(flags, fmt)[0] for fmt in ("bf16", "fp16")}
+
+
+_FORMATS = {"bfloat16": "bf16", "float16": "fp16"}
+
+
+def low_format(precision: str, stage: str = "train") -> str | None:
+    """"bf16"/"fp16": the low-precision format the precision computes in (inference: the precision a
+    model of this kind is timed in); None for float32 (and TF32, which is float32 on a CPU)."""
+    spec = PRECISIONS.get(precision)
+    if spec is None:
+        return None
+    if stage == "infer":
+        spec = PRECISIONS.get(spec.inference, spec)
+    return _FORMATS.get(spec.compute_dtype)
+
+
+def _cc(value) -> tuple[int, int] | None:
+    """A compute capability as PyTorch ("8.0") or TensorFlow ([8, 0]) records it."""
+    try:
+        if isinstance(value, str):
+            major, minor = value.split(".")[:2]
+            return int(major), int(minor)
+        if isinstance(value, (list, tuple)) and len(value) >= 2:
+            return int(value[0]), int(value[1])
+    except (TypeError, ValueError):
+        pass
+    return None
+
+
+def of_record(rec: dict) -> str | None:
+    """``precision_support`` of a training or inference record (see the module doc); None for other stages."""
+    if rec.get("stage") not in ("train", "infer"):
+        return None
+    s, prov = rec.get("settings") or {}, rec.get("provenance") or {}
+    fmt = low_format(s.get("precision"), rec["stage"])
+    if fmt is None:
+        return "native" if s.get("precision") in PRECISIONS else "unknown"
+    if s.get("device_type") == "cuda":
+        cc = _cc(prov.get("compute_capability"))
+        if cc is None:
+            return "unknown"
+        return "native" if cc >= ((8, 0) if fmt == "bf16" else (7, 0)) else "emulated"
+    levels = prov.get("cpu_precision_support")
+    if isinstance(levels, dict) and levels.get(fmt) in SUPPORT_LEVELS:
+        return levels[fmt]
+    flags = prov.get("cpu_flags")
+    if flags is None:
+        return "unknown"
+    return cpu_level_from_flags(flags, fmt)[0]
+
+
+def combine(levels) -> str | None:
+    """One label for several rows (folds): the worst present (emulated > converted > unknown > native)."""
+    present = {v for v in levels if isinstance(v, str)}
+    for level in ("emulated", "converted", "unknown", "native"):
+        if level in present:
+            return level
+    return None
