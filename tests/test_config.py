@@ -120,3 +120,35 @@ def test_models_are_fed_the_configured_normalisation(framework, normalisation):
     with pytest.raises(ValueError, match="normalisation"):
         RunSettings(framework=framework, device="cpu", device_type="cpu", precision="fp32", filters=8, fold=0,
                     normalisation="zscore")
+
+
+@pytest.mark.parametrize(("device", "precision", "expected"), [
+    ("a100", "fp32", False), ("a100", "tf32", True), ("a100", "mixed_fp16", True), ("a100", "mixed_bf16", True),
+    ("a100", "fp16", True), ("cpu", "fp32", False), ("cpu", "tf32", False), ("cpu", "mixed_bf16", True)])
+def test_channels_last_auto_resolves_per_precision_and_device_and_is_recorded(device, precision, expected):
+    """auto: NHWC where reduced-precision matrix units run the convolutions, NCHW for float32 without them;
+    the settings every record carries hold the resolved format and say it was chosen automatically."""
+    from mpbench.settings import RunSettings
+    cfg = load("config.yaml")
+    cfg["train"]["channels_last"] = "auto"
+    validate(cfg, SCHEMA)
+    s = RunSettings.from_config(cfg, "pytorch", device, precision, 8, 0)
+    assert s.channels_last is expected and s.channels_last_from == "auto"
+    again = RunSettings(**s.to_dict())    # as every job script rebuilds it from the params
+    assert again.to_dict() == s.to_dict() and again.channels_last is expected
+
+
+def test_channels_last_set_by_the_config_is_kept_and_nonsense_refused():
+    from mpbench.settings import RunSettings
+    cfg = load("config.yaml")
+    validate(cfg, SCHEMA)
+    assert RunSettings.from_config(cfg, "pytorch", "a100", "mixed_fp16", 8, 0).channels_last_from == "config"
+    cfg["train"]["channels_last"] = True
+    s = RunSettings.from_config(cfg, "pytorch", "a100", "fp32", 8, 0)
+    assert s.channels_last is True and s.channels_last_from == "config"
+    cfg["train"]["channels_last"] = "yes"
+    with pytest.raises(WorkflowError, match="channels_last"):
+        validate(cfg, SCHEMA)
+    with pytest.raises(ValueError, match="channels_last must be true, false or 'auto'"):
+        RunSettings(framework="pytorch", device="cpu", device_type="cpu", precision="fp32", filters=8, fold=0,
+                    channels_last="yes")

@@ -8,6 +8,20 @@ from .data.dataset import NORMALISATIONS
 from .frameworks.table import FRAMEWORKS
 
 
+def auto_channels_last(precision: str, device_type: str) -> bool:
+    """The memory format ``train.channels_last: auto`` picks: channels-last (NHWC) where the convolutions
+    run on reduced-precision matrix units — float16/bfloat16 compute (tensor cores, AMX), or TF32 on a
+    GPU — and PyTorch's default NCHW for float32 without them (strict fp32, and tf32 on a CPU).
+
+    Why: on an H100 strict fp32 at f = 64, batch 128 ran at 6.2 ms/image channels-last against about
+    4.7 ms/image NCHW, while the tensor-core precisions gain from NHWC (benchmarks/RESULTS.md, issue
+    17); a speed-up over a slowed-down fp32 would overstate mixed precision. A prior from those
+    measurements: ``benchmarks/train_step.py`` times both formats where it matters.
+    """
+    p = precisions.get(precision)
+    return p.compute_dtype != "float32" or (device_type == "cuda" and bool(p.tf32))
+
+
 @dataclass(frozen=True)
 class RunSettings:
     framework: str
@@ -23,7 +37,8 @@ class RunSettings:
     upsampling: str = "nearest"
     fp16_adam_epsilon: float = 1e-4
     fp16_loss_scale: float = 128.0
-    channels_last: bool = True
+    channels_last: bool | str = "auto"   # PyTorch memory format: True, False, or "auto" (resolved, see below)
+    channels_last_from: str = "config"   # "auto" when channels_last was resolved by auto_channels_last()
     fused_adam: bool = False
     data_placement: str = "device"   # "device": the fold resident on the device; "host": in RAM, copied per batch
     cudnn_benchmark: bool = False
@@ -43,6 +58,11 @@ class RunSettings:
             raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {self.normalisation!r}")
         if self.device_type not in ("cpu", "cuda"):
             raise ValueError(f"device_type must be 'cpu' or 'cuda', got {self.device_type!r}")
+        if self.channels_last == "auto":   # resolved once, so every record holds the format that ran
+            object.__setattr__(self, "channels_last", auto_channels_last(self.precision, self.device_type))
+            object.__setattr__(self, "channels_last_from", "auto")
+        elif not isinstance(self.channels_last, bool):
+            raise ValueError(f"channels_last must be true, false or 'auto', got {self.channels_last!r}")
 
     @property
     def spec(self) -> precisions.Precision:
