@@ -96,3 +96,24 @@ def test_speedup_ci_narrows_with_more_timed_samples(tmp_path):
         _, sp = write_tables(paths, tmp_path / "s.csv", tmp_path / "sp.csv")
         widths.append(float(sp["ci_high"].iloc[0] - sp["ci_low"].iloc[0]))
     assert widths[1] < widths[0] / 2
+
+
+@pytest.mark.parametrize(("framework", "formats", "same"), [
+    ("pytorch", {"fp32": False, "mixed_bf16": True}, False),   # what channels_last: auto gives
+    ("pytorch", {"fp32": True, "mixed_bf16": True}, True),
+    ("tensorflow", {"fp32": True, "mixed_bf16": True}, None)])   # Keras has no memory-format option
+def test_speedups_say_whether_both_sides_ran_in_the_same_memory_format(tmp_path, framework, formats, same):
+    from mpbench import record
+    paths = []
+    for p, t in (("fp32", 0.015), ("mixed_bf16", 0.010)):
+        rec = timed_record(p, 0, t, seed=len(p))
+        rec["settings"].update(framework=framework, channels_last=formats[p])
+        paths.append(tmp_path / f"{p}.json")
+        record.write(paths[-1], [rec])
+    summary, sp = write_tables(paths, tmp_path / "s.csv", tmp_path / "sp.csv")
+    (r,) = sp.to_dict("records")
+    assert r["same_format"] == same and r["speedup_mean"] == pytest.approx(1.5, rel=0.05)
+    if framework == "pytorch":
+        assert (r["channels_last"], r["reference_channels_last"]) == (formats["mixed_bf16"], formats["fp32"])
+    else:
+        assert summary["channels_last"].isna().all()

@@ -22,7 +22,9 @@ Beside it the uncertainty from the timed samples (each epoch's or repeat's per-s
 the records): ``speedup_median``, the ratio of the median times (mean over folds), and its 95 % CI
 ``ci_low``–``ci_high`` — one fold: a bootstrap of the ratio of medians; several: a t-interval over
 the fold values (the fold as the unit); ``ci_method`` says which (:mod:`mpbench.stats`).
-Only ``ok`` rows count.
+Only ``ok`` rows count. For PyTorch, ``channels_last`` and ``reference_channels_last`` give the memory
+format of each side and ``same_format`` whether they agree (``train.channels_last: auto`` picks NCHW
+for float32 and NHWC for the reduced precisions): a ratio across formats includes the format's effect.
 """
 from __future__ import annotations
 
@@ -56,7 +58,8 @@ def row_from_record(rec: dict, source: str) -> dict:
         "per_sample_std_s": per.get("std"),
         "throughput": lat.get("throughput"), "joules_per_sample": rec.get("joules_per_sample"),
         "val_iou": rec.get("iou"), "val_iou_pooled": details.get("iou_pooled"), "float_iou": rec.get("reference_iou"),
-        "channels_last": s.get("channels_last"), "fused_adam": s.get("fused_adam"),
+        "channels_last": s.get("channels_last") if s.get("framework") == "pytorch" else None,   # PyTorch's only
+        "fused_adam": s.get("fused_adam"),
         "data_placement": s.get("data_placement"),
         "epochs": details.get("epochs") if rec["stage"] in ("train", "qat") else None,
         "best_epoch": details.get("best_epoch"), "peak_memory_bytes": rec.get("peak_memory_bytes"),
@@ -118,23 +121,36 @@ def _intervals(m: pd.DataFrame, ref: str, samples: dict) -> dict[tuple, dict]:
     return out
 
 
+def _one(values: pd.Series):
+    """The value a group's rows share (None when they differ or have none)."""
+    v = values.dropna().unique()
+    return v[0] if len(v) == 1 else None
+
+
 def speedup_table(summary: pd.DataFrame, references=("fp32", "tf32"), samples: dict | None = None) -> pd.DataFrame:
     """Speed-ups per scenario (module doc); ``samples`` (from :func:`summary_table`) adds the CIs."""
     ok = summary[(summary["status"] == "ok") & summary["phase"].isin(["train", "infer"])
                  & summary["throughput"].notna()]
     out = []
     for ref in references:
-        base = ok[ok["precision"] == ref][SCENARIO + ["fold", "throughput"]].rename(columns={"throughput": "ref"})
+        base = ok[ok["precision"] == ref].reindex(columns=SCENARIO + ["fold", "throughput", "channels_last"]).rename(
+            columns={"throughput": "ref", "channels_last": "reference_channels_last"})
         other = ok[ok["precision"] != ref].reindex(columns=SCENARIO + ["fold", "precision", "precision_support",
-                                                                       "throughput"])
+                                                                       "throughput", "channels_last"])
         m = other.merge(base, on=SCENARIO + ["fold"])
         if m.empty:
             continue
         m["speedup"] = m["throughput"] / m["ref"]
         g = m.groupby(SCENARIO + ["precision"], dropna=False)
         agg = g.agg(speedup_mean=("speedup", "mean"), speedup_std=("speedup", "std"), n_folds=("speedup", "count"),
-                    precision_support=("precision_support", support.combine)).reset_index()
+                    precision_support=("precision_support", support.combine),
+                    channels_last=("channels_last", _one), reference_channels_last=("reference_channels_last", _one)
+                    ).reset_index()
         agg["reference"] = ref
+        # PyTorch memory formats of the two sides (train.channels_last: auto gives them per precision):
+        # a ratio over a reference in another format mixes the format's effect into the precision's.
+        agg["same_format"] = [None if pd.isna(a) or pd.isna(b) else bool(a) == bool(b)
+                              for a, b in zip(agg["channels_last"], agg["reference_channels_last"], strict=True)]
         if samples:
             ci = _intervals(m, ref, samples)
             found = [ci.get(_key(r), {}) for r in agg[SCENARIO + ["precision"]].itertuples(index=False)]
@@ -142,7 +158,7 @@ def speedup_table(summary: pd.DataFrame, references=("fp32", "tf32"), samples: d
                 agg[col] = [f.get(col) for f in found]
         out.append(agg)
     cols = SCENARIO + ["precision", "precision_support", "reference", "speedup_mean", "speedup_std", "n_folds"] \
-        + CI_COLUMNS
+        + CI_COLUMNS + ["channels_last", "reference_channels_last", "same_format"]
     return pd.concat(out, ignore_index=True).reindex(columns=cols) if out else pd.DataFrame(columns=cols)
 
 
