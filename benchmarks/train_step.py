@@ -1,12 +1,15 @@
 """Per-sample training time of one optimiser step, per framework / precision / model size / batch.
 
     python benchmarks/train_step.py --framework pytorch --precisions fp32 tf32 mixed_fp16 mixed_bf16 \
-        --filters 8 64 --batch 128 [--device cuda] [--channels-last/--no-channels-last]
+        --filters 8 64 --batch 128 [--device cuda] [--formats nchw nhwc auto]
 
 Runs the trainers' own ``train_step`` (PyTorch and Keras backends alike) on random
 224×224 data resident on the device: warm-up steps excluded, the device synchronised around every
-timed step, median and interquartile range over the timed steps. Speed-up = throughput ratio to
-strict ``fp32`` (TF32 off), as the paper defines it. Prints a Markdown table.
+timed step, median and interquartile range over the timed steps. Every precision runs in each memory
+format of ``--formats`` (PyTorch; ``auto`` = what ``train.channels_last: auto`` picks). Speed-up =
+throughput ratio to strict ``fp32`` (TF32 off), as the paper defines it, twice: against fp32 in the
+same format, and against the best fp32 of any format — so a format that slows fp32 down cannot
+inflate what mixed precision buys. Prints a Markdown table.
 """
 import argparse
 import sys
@@ -46,7 +49,8 @@ def main():
     ap.add_argument("--device", choices=["cpu", "cuda"], default=None)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--formats", nargs="+", choices=["nchw", "nhwc", "auto"], default=["nchw", "nhwc"],
+                    help="PyTorch memory formats to time each precision in (Keras: one, NHWC)")
     ap.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=False)
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
@@ -56,34 +60,44 @@ def main():
     if a.device == "cpu":
         print("note: no GPU here — CPU numbers only; GPU targets need a CUDA device", file=sys.stderr)
     split = fake_split(a.batch, a.size)
+    formats = a.formats if a.framework == "pytorch" else ["nhwc"]
+    channels_last = {"nchw": False, "nhwc": True, "auto": "auto"}
     rows = []
     for f in a.filters:
-        ref = None
-        for p in a.precisions:
-            s = RunSettings(framework=a.framework, device=a.device, device_type=a.device, precision=p,
-                            filters=f, fold=0, batch_size=a.batch, channels_last=a.channels_last,
-                            cudnn_benchmark=a.cudnn_benchmark, threads=a.threads)
-            try:
-                times, dev, peak = time_steps(s, split, a.warmup, a.steps)
-            except Exception as e:  # report and go on: one precision failing must not hide the rest
-                rows.append((f, p, None, None, None, None, None, f"{type(e).__name__}: {e}"[:80]))
-                continue
-            st = summarize(times)
-            print(f"  f={f} {p}: {st['median'] / a.batch * 1e3:.3f} ms/image", file=sys.stderr, flush=True)
-            per_img_ms = st["median"] / a.batch * 1e3
-            thr = a.batch / st["median"]
-            if p == "fp32":
-                ref = thr
-            rows.append((f, p, per_img_ms, st["iqr"] / a.batch * 1e3, thr, thr / ref if ref else None,
-                         peak / 2**30 if peak else None, dev))
-    print(f"\n{a.framework}, batch {a.batch}, {a.size}x{a.size}, channels_last={a.channels_last}, "
-          f"cudnn_benchmark={a.cudnn_benchmark}, {a.warmup} warm-up + {a.steps} timed steps")
-    print("| f | precision | ms/image (median) | IQR ms/image | images/s | speed-up vs fp32 | peak GiB | device |")
-    print("|---|---|---|---|---|---|---|---|")
+        for fmt_name in formats:
+            for p in a.precisions:
+                s = RunSettings(framework=a.framework, device=a.device, device_type=a.device, precision=p,
+                                filters=f, fold=0, batch_size=a.batch, channels_last=channels_last[fmt_name],
+                                cudnn_benchmark=a.cudnn_benchmark, threads=a.threads)
+                ran = "NHWC" if s.channels_last else "NCHW"
+                try:
+                    times, dev, peak = time_steps(s, split, a.warmup, a.steps)
+                except Exception as e:  # report and go on: one precision failing must not hide the rest
+                    error = f"{type(e).__name__}: {e}"[:80]
+                    rows.append({"f": f, "p": p, "format": fmt_name, "ran": ran, "error": error})
+                    continue
+                st = summarize(times)
+                print(f"  f={f} {p} {fmt_name} ({ran}): {st['median'] / a.batch * 1e3:.3f} ms/image", file=sys.stderr,
+                      flush=True)
+                rows.append({"f": f, "p": p, "format": fmt_name, "ran": ran, "ms": st["median"] / a.batch * 1e3,
+                             "iqr": st["iqr"] / a.batch * 1e3, "thr": a.batch / st["median"],
+                             "peak": peak / 2**30 if peak else None, "dev": dev})
+    fp32 = {(r["f"], r["format"]): r["thr"] for r in rows if r["p"] == "fp32" and "thr" in r}
+    best = {f: max((t for (g, _), t in fp32.items() if g == f), default=None) for f in a.filters}
+    print(f"\n{a.framework}, batch {a.batch}, {a.size}x{a.size}, cudnn_benchmark={a.cudnn_benchmark}, "
+          f"{a.warmup} warm-up + {a.steps} timed steps")
+    print("| f | precision | format (ran) | ms/image (median) | IQR ms/image | images/s | speed-up vs fp32 same format "
+          "| speed-up vs best fp32 | peak GiB | device |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     fmt = lambda v, spec: "—" if v is None else format(v, spec)  # noqa: E731
-    for f, p, ms, iqr, thr, sp, peak, dev in rows:
-        print(f"| {f} | {p} | {fmt(ms, '.3f')} | {fmt(iqr, '.3f')} | {fmt(thr, '.0f')} | {fmt(sp, '.2f')} | "
-              f"{fmt(peak, '.1f')} | {dev} |")
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['f']} | {r['p']} | {r['format']} ({r['ran']}) | — | — | — | — | — | — | {r['error']} |")
+            continue
+        same, top = fp32.get((r["f"], r["format"])), best[r["f"]]
+        print(f"| {r['f']} | {r['p']} | {r['format']} ({r['ran']}) | {fmt(r['ms'], '.3f')} | {fmt(r['iqr'], '.3f')} | "
+              f"{fmt(r['thr'], '.0f')} | {fmt(r['thr'] / same if same else None, '.2f')} | "
+              f"{fmt(r['thr'] / top if top else None, '.2f')} | {fmt(r['peak'], '.1f')} | {r['dev']} |")
 
 
 if __name__ == "__main__":
