@@ -97,6 +97,16 @@ def cell_file(stage, name, run, framework=None):
     return f"{cell_dir(stage, framework)}/{name}".format(**run)
 
 
+def trained_file(name):
+    """Input function: a file of the {framework} wildcard's training job (result.json, or "model")."""
+
+    def path(wc):
+        ext = FRAMEWORKS[wc.framework].model_ext
+        return cell_file("train", f"model.{ext}" if name == "model" else name, dict(wc.items()), wc.framework)
+
+    return path
+
+
 def result_files():
     """Every result file of the configured grid (what summary.csv gathers)."""
     out = [cell_file("train", "result.json", r, r["framework"]) for r in grid.train_runs(config)]

@@ -3,16 +3,6 @@
 QUANT_DIR = cell_dir("quantize", "{framework}")
 
 
-def trained_file(name):
-    """Input function: a file of the {framework} wildcard's training job (result.json, or "model")."""
-
-    def path(wc):
-        ext = FRAMEWORKS[wc.framework].model_ext
-        return cell_file("train", f"model.{ext}" if name == "model" else name, dict(wc.items()), wc.framework)
-
-    return path
-
-
 rule quantize:
     """Every variant of quantize.variants → model_<variant>.tflite beside result.json, whose records name
     each file (a variant the converter refuses is recorded `failed` with no file; the others go on)."""
