@@ -150,3 +150,80 @@ def test_figures_of_a_native_run_carry_no_mark(tmp_path):
     # a summary.csv written before the column existed still draws, unlabelled
     old = summary.drop(columns=["precision_support"])
     assert texts(pf.fig2(old, speedups.drop(columns=["precision_support"]), GRID)) == {}
+
+
+# --- train.emulated_max_epochs: the demo's answer to a CPU that emulates bf16 ---------------------------------
+def cap_settings(**kw):
+    from mpbench.settings import RunSettings
+    base = dict(framework="pytorch", device="cpu", device_type="cpu", precision="mixed_bf16", filters=8, fold=0,
+                batch_size=16, learning_rate=3e-3, max_epochs=4, patience=10, channels_last=False, threads=2,
+                emulated_max_epochs=2)
+    return RunSettings(**{**base, **kw})
+
+
+def test_only_an_emulated_precision_is_cut_short(monkeypatch):
+    from mpbench.training.loop import epoch_cap
+    monkeypatch.setattr(support, "cpu_flags", lambda framework=None, env=None, cpuinfo=None: EPYC_AVX.split())
+    cap = epoch_cap(cap_settings())
+    assert cap["max_epochs"] == 2 and cap["configured_max_epochs"] == 4
+    assert "mixed_bf16 is emulated on this CPU (bf16: no AVX-512" in cap["note"] and "not comparable" in cap["note"]
+    assert epoch_cap(cap_settings(precision="fp32")) is None                 # fp32 is native everywhere
+    assert epoch_cap(cap_settings(emulated_max_epochs=None)) is None         # the paper: no limit
+    assert epoch_cap(cap_settings(emulated_max_epochs=4)) is None            # not below max_epochs
+    assert epoch_cap(cap_settings(device="a100", device_type="cuda")) is None
+    monkeypatch.setattr(support, "cpu_flags", lambda framework=None, env=None, cpuinfo=None: EPYC_BF16.split())
+    assert epoch_cap(cap_settings()) is None                                 # native bf16: the full run
+
+
+@pytest.mark.slow
+def test_an_emulated_cell_trains_fewer_epochs_and_says_so(monkeypatch, train_h5, tmp_path):
+    from mpbench.training import loop
+    monkeypatch.setattr(support, "cpu_flags", lambda framework=None, env=None, cpuinfo=None: EPYC_AVX.split())
+    rec = loop.train(cap_settings(), train_h5, tmp_path / "result.json", tmp_path / "model.pt", tmp_path / "ckpt")
+    d = rec["details"]
+    assert rec["status"] == "ok" and d["epochs"] == 2 and [h["epoch"] for h in d["history"]] == [1, 2]
+    assert d["epoch_cap"]["max_epochs"] == 2 and rec["note"] == d["epoch_cap"]["note"]
+    assert rec["latency"]["timed_epochs"] == [2]                             # timed like any other run
+    assert rec["settings"]["max_epochs"] == 4 and rec["settings"]["emulated_max_epochs"] == 2
+    write_tables([tmp_path / "result.json"], tmp_path / "s.csv", tmp_path / "sp.csv")
+    row = pd.read_csv(tmp_path / "s.csv").iloc[0]
+    assert row["epochs"] == 2 and row["epoch_cap"] == 2 and "train.emulated_max_epochs" in row["note"]
+
+
+def test_the_iou_of_a_run_cut_short_is_not_compared():
+    """Its pairs stay in accuracy.csv (delta of the means, for the record) without a CI, so the IoU claim
+    cannot be decided on them; derived models against their own float model are still compared."""
+    import numpy as np
+
+    from mpbench import claims
+    from mpbench.results import accuracy
+    recs = []
+    for fold in (0, 1):
+        for p, cap, shift in (("fp32", None, 0.0), ("mixed_bf16", 3, -0.2)):
+            r = rec(p, 0.01, EPYC_AVX, fold=fold)
+            iou = np.full(40, 0.85 + shift)
+            r["details"] = {"epochs": 3 if cap else 12, "per_image_iou": record.per_image(np.arange(40), iou),
+                            **({"epoch_cap": {"max_epochs": cap}} if cap else {})}
+            r["iou"] = float(iou.mean())
+            recs.append(r)
+    m = claims.measurements(recs)
+    table = accuracy.accuracy_table(m, "fp32", 0.01)
+    assert len(table) == 3 and (table["verdict"] == "inconclusive").all()
+    assert table["ci_low"].isna().all() and table["delta"].tolist() == pytest.approx([-0.2] * 3)
+    assert table["method"].str.startswith("not comparable: mixed_bf16 trained 3 epochs (emulated on its CPU").all()
+    for r in recs:                      # the same runs, none cut short: the difference is decided
+        r["details"].pop("epoch_cap", None)
+    table = accuracy.accuracy_table(claims.measurements(recs), "fp32", 0.01)
+    assert (table["verdict"] == "contradicted").all()
+
+
+def test_fig3_marks_a_run_cut_short(tmp_path):
+    summary, speedups = tables(tmp_path, EPYC_AVX)
+    summary["val_iou"] = 0.8
+    summary.loc[(summary["phase"] == "train") & (summary["precision"] == "mixed_bf16"), "epoch_cap"] = 3
+    fig = pf.fig3(summary, speedups, GRID, margin=0.01)
+    caps = {a.get_gid(): a.get_text() for a in fig.findobj() if str(a.get_gid()).startswith("cap:")}
+    assert caps == {"cap:pytorch/cpu/mixed_bf16": "3 epochs only\n(emulated)"}
+    assert "their IoU is not comparable" in fig.axes[0].get_title()
+    summary["epoch_cap"] = pd.NA
+    assert "not comparable" not in pf.fig3(summary, speedups, GRID, margin=0.01).axes[0].get_title()

@@ -34,6 +34,7 @@ class RunSettings:
     learning_rate: float = 5e-4
     max_epochs: int = 200
     patience: int = 10
+    emulated_max_epochs: int | None = None   # epoch limit where the precision is emulated on this CPU (None: none)
     upsampling: str = "nearest"
     fp16_adam_epsilon: float = 1e-4
     fp16_loss_scale: float = 128.0

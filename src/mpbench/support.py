@@ -16,9 +16,15 @@ relevant feature flags (``cpu_flags``, :func:`cpu_flags`) and the levels derived
 
 The same table decides the doctor's expectation (:func:`cpu_level_from_flags`); the doctor also measures.
 
-``ONEDNN_MAX_CPU_ISA`` (oneDNN, used by both frameworks) and ``ATEN_CPU_CAPABILITY`` (PyTorch's own
-kernels) cap the instructions the frameworks use; a capped CPU is recorded as what it then is
+``ONEDNN_MAX_CPU_ISA`` (oneDNN, used by both frameworks), ``ATEN_CPU_CAPABILITY`` (PyTorch's own
+kernels) and ``TF_ENABLE_ONEDNN_OPTS=0`` (TensorFlow without oneDNN: its own kernels, built for AVX)
+cap the instructions the frameworks use; a capped CPU is recorded as what it then is
 (:func:`effective_flags`), so a run that imitates an older CPU is labelled like one.
+
+``train.emulated_max_epochs`` (the demo's answer to a CPU that emulates bf16) limits the epochs of a
+training cell whose precision is emulated where it runs (:func:`here`); the record says so
+(``details.epoch_cap``, ``note``), the summary's ``epoch_cap`` column too, and its IoU is then not
+compared with full-length runs (:mod:`mpbench.results.accuracy`).
 """
 from __future__ import annotations
 
@@ -49,7 +55,7 @@ ISA_CAPS = {
 }
 # PyTorch's ATEN_CPU_CAPABILITY: its own vectorised kernels at most at this level.
 ATEN_CAPS = {"default": {"avx2", "fma"} | _AVX512 | _AMX, "avx2": _AVX512 | _AMX}
-ISA_ENV = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
+ISA_ENV = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "TF_ENABLE_ONEDNN_OPTS")
 
 
 def read_flags(cpuinfo: str | None = None) -> set[str]:
@@ -81,6 +87,8 @@ def effective_flags(flags, env=None, framework: str | None = None) -> list[str]:
     have -= ISA_CAPS.get(onednn, set())
     if framework in (None, "pytorch"):
         have -= ATEN_CAPS.get((limits.get("ATEN_CPU_CAPABILITY") or "").lower(), set())
+    if framework in (None, "tensorflow") and limits.get("TF_ENABLE_ONEDNN_OPTS") == "0":
+        have -= ISA_CAPS["AVX"]        # TensorFlow's own (Eigen) kernels, which its wheels build for AVX
     return sorted(have)
 
 
@@ -164,6 +172,19 @@ def of_record(rec: dict) -> str | None:
     if flags is None:
         return "unknown"
     return cpu_level_from_flags(flags, fmt)[0]
+
+
+def here(precision: str, device_type: str, framework: str | None = None, stage: str = "train") -> tuple[str, str]:
+    """(level, why) of a precision on this machine, before a job runs: on a CPU from this CPU's flags as
+    ``framework`` may use them (:func:`cpu_flags`), as its record will be labelled; on a GPU ``unknown``
+    (the record judges it by compute capability)."""
+    fmt = low_format(precision, stage)
+    if fmt is None:
+        return "native", "float32"
+    if device_type != "cpu":
+        return "unknown", "judged on the GPU by its compute capability"
+    level, why = cpu_level_from_flags(cpu_flags(framework), fmt)
+    return level, f"{fmt}: {why}"
 
 
 def combine(levels) -> str | None:

@@ -11,7 +11,8 @@ Fig. 3 the equivalence band, the baseline's mean IoU ± ``stats.iou_margin`` (gi
 A precision that ran emulated (or converted to fp32) on the hardware that measured it
 (``precision_support``, :mod:`mpbench.support`) is drawn like any other — its slowdown is the
 result — but labelled so in the figures of speed (2, 4, 5, 6): a note over its bar (gid
-``support:<cell>``) or a suffix on its line's legend entry, and a sentence under the title.
+``support:<cell>``) or a suffix on its line's legend entry, and a sentence under the title. Fig. 3
+marks a cell trained fewer epochs because its precision was emulated (``epoch_cap``; gid ``cap:<cell>``).
 """
 from __future__ import annotations
 
@@ -47,6 +48,17 @@ def _support(df: pd.DataFrame, **where) -> str | None:
     if "status" in m:
         m = m[m["status"] == "ok"]
     return support.combine(m["precision_support"])
+
+
+def _epoch_cap(df: pd.DataFrame, **where) -> int | None:
+    """The epoch limit ``train.emulated_max_epochs`` put on the ok rows matching ``where`` (None: none)."""
+    if "epoch_cap" not in df:
+        return None
+    m = df
+    for k, v in where.items():
+        m = m[m[k] == v]
+    caps = m[m["status"] == "ok"]["epoch_cap"].dropna()
+    return int(caps.max()) if len(caps) else None
 
 
 def _suffix(level: str | None) -> str:
@@ -240,6 +252,7 @@ def fig3(summary, speedups, grid, margin=None):
     fig, (ax,) = figure(1, width=max(6.0, 1.6 * len(grid["devices"]) * len(grid["frameworks"])), height=4.2)
     rng = np.random.default_rng(0)
     groups: dict[tuple, list[float]] = {}
+    capped: list[str] = []
     for dev, fw, p, x, width, _ in _grouped(ax, grid, grid["precisions"]):
         groups.setdefault((fw, dev), []).append(x)
         c = cell(train, "val_iou", framework=fw, device=dev, precision=p)
@@ -254,11 +267,19 @@ def fig3(summary, speedups, grid, margin=None):
         ax.hlines(vals.mean(), x - width / 2.5, x + width / 2.5, color="black", linewidth=1.2)
         ax.text(x, 1.01, precision_label(p).replace(" ", "\n"), ha="center", va="bottom", fontsize=6,
                 transform=ax.get_xaxis_transform())
+        cap = _epoch_cap(train, framework=fw, device=dev, precision=p)
+        if cap:
+            capped.append(key)
+            ax.annotate(f"{cap} epochs only\n(emulated)", (x, float(vals.min())), xytext=(0, -4),
+                        textcoords="offset points", ha="center", va="top", fontsize=6, color="#b00000",
+                        gid=f"cap:{key}")
     if margin:
         _equivalence_bands(ax, train, grid, groups, margin)
     ax.set_ylim(0, 1)
     ax.set_ylabel("validation IoU (dot: one fold and f; bar: mean)")
-    ax.set_title("Fig. 3 — validation IoU, float32 vs mixed precision", fontsize=10, pad=22)
+    ax.set_title("Fig. 3 — validation IoU, float32 vs mixed precision"
+                 + ("\nemulated cells trained fewer epochs (train.emulated_max_epochs): their IoU is not comparable"
+                    if capped else ""), fontsize=10, pad=22)
     legend_outside(ax)   # the band's entry
     return fig
 

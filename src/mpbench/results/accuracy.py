@@ -17,6 +17,11 @@ scored: Δ = mean over those images of IoU(A) − IoU(B), with :func:`mpbench.st
 A pair without per-image IoU on both sides (results from before they were stored) falls back to the
 difference of the two mean IoUs (for a derived model: its IoU minus the float IoU in its record),
 with no CI for that fold; ``method`` says so.
+
+A precision comparison with a model whose training was cut short because its precision is emulated
+on that CPU (``epoch_cap``, ``train.emulated_max_epochs``) is not comparable: its row keeps the
+difference of the fold means for the record, with no CI (verdict ``inconclusive``), and ``method``
+says why. Derived models against their own float model are still compared.
 """
 from __future__ import annotations
 
@@ -64,12 +69,20 @@ def fold_difference(a, b, margin: float, fallback_ref: float | None = None) -> d
 
 def _value(row, key):
     v = row.get(key)
-    return None if v is None or (isinstance(v, float) and np.isnan(v)) else v
+    return None if v is None or (np.ndim(v) == 0 and pd.isna(v)) else v
+
+
+def _cut_short(*train_rows) -> str | None:
+    """Why training rows' IoUs are not comparable (a run cut short where its precision is emulated), or None."""
+    cut = [r for r in train_rows if r is not None and _value(r, "epoch_cap") is not None]
+    why = [f"{r['precision']} trained {_value(r, 'epochs')} epochs (emulated on its CPU: train.emulated_max_epochs "
+           f"{int(_value(r, 'epoch_cap'))})" for r in cut]
+    return "not comparable: " + "; ".join(why) if why else None
 
 
 def pairs(m: pd.DataFrame, baseline: str):
-    """``(comparison, row A, row B or None, fallback reference IoU)`` for every comparison of the
-    module doc."""
+    """``(comparison, row A, row B or None, fallback reference IoU, why not comparable or None)`` for every
+    comparison of the module doc."""
     if m.empty:
         return
     train = m[m["phase"] == "train"]
@@ -78,25 +91,29 @@ def pairs(m: pd.DataFrame, baseline: str):
     for _, a in train[train["precision"] != baseline].iterrows():
         b = by_cell.get((a["framework"], a["device"], baseline, a["filters"], a["fold"]))
         if b is not None:
-            yield "precision vs baseline", a, b, b.get("val_iou")
+            yield "precision vs baseline", a, b, b.get("val_iou"), _cut_short(a, b)
     for _, a in m[m["phase"].isin(DERIVED)].iterrows():
         b = by_cell.get((a["framework"], a["device"], a["precision"], a["filters"], a["fold"]))
         ref = _number(a.get("float_iou"))
-        yield f"{a['phase']} vs float", a, b, ref if ref is not None or b is None else b.get("val_iou")
+        yield f"{a['phase']} vs float", a, b, ref if ref is not None or b is None else b.get("val_iou"), None
     tfl = m[m["phase"] == "tflite_cpu"]
     base = {(r["framework"], r["device"], r["variant"], r["filters"], r["fold"]): r
             for _, r in tfl[tfl["precision"] == baseline].iterrows()}
     for _, a in tfl[tfl["precision"] != baseline].iterrows():
         b = base.get((a["framework"], a["device"], a["variant"], a["filters"], a["fold"]))
         if b is not None:
-            yield "tflite_cpu: precision vs baseline", a, b, b.get("val_iou")
+            trained = [by_cell.get((r["framework"], r["device"], r["precision"], r["filters"], r["fold"]))
+                       for r in (a, b)]
+            yield "tflite_cpu: precision vs baseline", a, b, b.get("val_iou"), _cut_short(*trained)
 
 
 def accuracy_table(m: pd.DataFrame, baseline: str, margin: float) -> pd.DataFrame:
     """One row per fold of every comparison and one over its folds (``fold`` = ``all``)."""
     cells: dict[tuple, list[tuple[int, dict]]] = {}
-    for comparison, a, b, ref in pairs(m, baseline):
+    for comparison, a, b, ref, not_comparable in pairs(m, baseline):
         r = fold_difference(a, b, margin, ref)
+        if r is not None and not_comparable:
+            r = {**r, "ci_low": None, "ci_high": None, "wilcoxon_p": None, "tost_p": None, "method": not_comparable}
         if r is not None:
             key = (comparison, a["framework"], a["device"], a["precision"], _value(a, "filters"),
                    _value(a, "variant"), a["run_device"])
@@ -109,6 +126,9 @@ def accuracy_table(m: pd.DataFrame, baseline: str, margin: float) -> pd.DataFram
             rows.append({**dict(zip(CELL, key, strict=True)), **r, "fold": fold,
                          "verdict": stats.equivalence_verdict(r["ci_low"], r["ci_high"], margin)})
         s = stats.difference_over_folds(results, margin)
+        cut = [r["method"] for r in results if str(r["method"]).startswith("not comparable")]
+        if cut:   # no interval from folds that are not comparable
+            s = {**s, "ci_low": None, "ci_high": None, "wilcoxon_p": None, "tost_p": None, "method": cut[0]}
         rows.append({**dict(zip(CELL, key, strict=True)), **s, "fold": "all",
                      "verdict": stats.equivalence_verdict(s["ci_low"], s["ci_high"], margin)})
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -14,6 +14,8 @@ ran ``native`` on the hardware that measured it, ``converted`` (bf16 through fp3
 AVX512_BF16) or ``emulated`` (slow fallback kernels: e.g. bf16 on a CPU without AVX-512), from the
 CPU flags or GPU compute capability in the record's provenance (``unknown`` for older records); see
 :mod:`mpbench.support`. An emulated precision's numbers are real but measure the emulation.
+``epoch_cap``: the epoch limit ``train.emulated_max_epochs`` put on an emulated training cell (empty:
+none); such a run's IoU is from fewer epochs (``note`` says so).
 
 ``speedups.csv``: throughput of each precision over a reference precision (``fp32``; also ``tf32``
 where present), per usage scenario — framework × device × f × batch size — and fold, then mean and
@@ -35,7 +37,7 @@ from .. import io, record, stats, support
 COLUMNS = ["phase", "framework", "device", "run_device", "precision", "precision_support", "variant", "filters",
            "batch_size", "fold", "status", "per_sample_s", "per_sample_median_s", "per_sample_std_s", "throughput",
            "joules_per_sample", "val_iou", "val_iou_pooled", "float_iou", "channels_last", "fused_adam",
-           "data_placement", "epochs", "best_epoch",
+           "data_placement", "epochs", "epoch_cap", "best_epoch",
            "peak_memory_bytes", "framework_version",
            "gpu_name", "driver", "cuda", "cudnn", "hostname", "git_commit", "note", "source"]
 SCENARIO = ["phase", "framework", "device", "filters", "batch_size"]
@@ -62,6 +64,7 @@ def row_from_record(rec: dict, source: str) -> dict:
         "fused_adam": s.get("fused_adam"),
         "data_placement": s.get("data_placement"),
         "epochs": details.get("epochs") if rec["stage"] in ("train", "qat") else None,
+        "epoch_cap": (details.get("epoch_cap") or {}).get("max_epochs") if rec["stage"] == "train" else None,
         "best_epoch": details.get("best_epoch"), "peak_memory_bytes": rec.get("peak_memory_bytes"),
         "framework_version": p.get("torch") or p.get("tensorflow"), "gpu_name": p.get("gpu"),
         "driver": p.get("nvidia_driver"), "cuda": p.get("cuda"), "cudnn": p.get("cudnn"),
@@ -95,7 +98,7 @@ def summary_table(paths, samples: dict | None = None) -> pd.DataFrame:
                     raise record.ResultFileError(f"{p}: a {rec['stage']} record of the wrong shape ({e!r}); "
                                                  "delete it and rerun the job that writes it") from e
     df = pd.DataFrame(rows, columns=COLUMNS)
-    for c in ("filters", "batch_size", "fold", "epochs", "best_epoch"):
+    for c in ("filters", "batch_size", "fold", "epochs", "epoch_cap", "best_epoch"):
         df[c] = df[c].astype("Int64")
     return df
 

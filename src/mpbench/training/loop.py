@@ -18,6 +18,11 @@ at epoch 1. A checkpoint another live process holds is left alone (see :mod:`mpb
 Timing and energy use the same epochs: every epoch but the first of each process (the first one
 builds graphs, autotunes and allocates — after a resume too); when that leaves none, all of them,
 and the record says which epochs were timed.
+
+``train.emulated_max_epochs`` limits the epochs of a cell whose precision is emulated on the CPU that
+trains it (:func:`epoch_cap`; e.g. bf16 without AVX-512, where it runs several times slower than
+fp32): it is trained and timed as usual, and the record says it was cut short (``details.epoch_cap``,
+``note``).
 """
 from __future__ import annotations
 
@@ -34,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__, io, locks, provenance, record
+from .. import __version__, io, locks, provenance, record, support
 from ..data.dataset import load_h5, split_fold
 from ..data.integrity import content_digest
 from ..energy import EnergyMeter
@@ -46,7 +51,8 @@ from .backend import make_backend
 log = logging.getLogger(__name__)
 STATE_FILE = "loop_state.json"
 CHECKPOINT_FORMAT = 2
-STOPPING_RULES = ("max_epochs", "patience")   # may change between attempts: the epochs done stay valid
+STOPPING_RULES = ("max_epochs", "patience", "emulated_max_epochs")   # may change between attempts: the epochs
+#                                                                     done stay valid
 EXCLUDED = "first epoch of each process (graph building, autotuning, allocation)"
 
 
@@ -104,9 +110,13 @@ class TrainingRun:
         split = split_fold(self.data, settings.fold, settings.samples_limit)
         self.n_train, self.n_val = len(split.x_train), len(split.x_val)
         self.val_index = split.val_index
+        self.epoch_cap = epoch_cap(settings)
+        self.max_epochs = self.epoch_cap["max_epochs"] if self.epoch_cap else settings.max_epochs
         log.info("%s %s %s f=%d fold %d: %d training / %d validation frames, batch %d, up to %d epochs",
                  settings.framework, settings.device, settings.precision, settings.filters, settings.fold,
-                 self.n_train, self.n_val, settings.batch_size, settings.max_epochs)
+                 self.n_train, self.n_val, settings.batch_size, self.max_epochs)
+        if self.epoch_cap:
+            log.warning("%s", self.epoch_cap["note"])
         self.backend = make_backend(settings, split)
         self.meter = EnergyMeter(self.backend.gpu_index)
         self.fingerprint = self._fingerprint()
@@ -203,7 +213,7 @@ class TrainingRun:
                 shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
 
     def done(self) -> bool:
-        return self.state["epoch"] >= self.s.max_epochs or self.state["wait"] >= self.s.patience
+        return self.state["epoch"] >= self.max_epochs or self.state["wait"] >= self.s.patience
 
     def run_epoch(self) -> dict:
         """Train one epoch and validate; the history entry (loss None: diverged)."""
@@ -259,9 +269,9 @@ class TrainingRun:
 
     def log_epoch(self, entry: dict) -> None:
         recent = [h["seconds"] + h.get("val_seconds", 0) for h in self.state["history"][-5:]]
-        eta = (self.s.max_epochs - entry["epoch"]) * sorted(recent)[len(recent) // 2]
+        eta = (self.max_epochs - entry["epoch"]) * sorted(recent)[len(recent) // 2]
         log.info("epoch %d/%d loss %.4f val IoU %.4f %.1f s/epoch (+%.1f s val) best %.4f@%d "
-                 "patience %d/%d ETA <= %s", entry["epoch"], self.s.max_epochs, entry["loss"], entry["val_iou"],
+                 "patience %d/%d ETA <= %s", entry["epoch"], self.max_epochs, entry["loss"], entry["val_iou"],
                  entry["seconds"], entry["val_seconds"], self.state["best_iou"], self.state["best_epoch"],
                  self.state["wait"], self.s.patience, _fmt_seconds(eta))
 
@@ -304,6 +314,7 @@ class TrainingRun:
             "stopped_early": self.status == Status.OK and st["wait"] >= self.s.patience,
             "resumed_at_epochs": st["resumed_at"], "history": st["history"],
             **({"checkpoints_set_aside": self.set_aside} if self.set_aside else {}),
+            **({"epoch_cap": self.epoch_cap} if self.epoch_cap else {}),
             "iou_pooled": st.get("best_pooled_iou"),
             "per_image_iou": record.per_image(self.val_index, st.get("best_per_image")),
             "data": {"h5": str(self.h5_path), **{k: self.data["attrs"][k] for k in ("seed", "n_folds", "crop_policy")},
@@ -317,7 +328,26 @@ class TrainingRun:
                                    timed_epochs=[h["epoch"] for h in timed], excluded=excluded),
             joules_per_sample=sum(joules) / (len(timed) * self.n_train) if energy_ok else None,
             energy_meter=self.meter.describe(), peak_memory_bytes=self.backend.peak_memory_bytes(),
-            iou=st["best_iou"] if st["best_epoch"] is not None else None, details=details)
+            iou=st["best_iou"] if st["best_epoch"] is not None else None, details=details,
+            note=self.epoch_cap["note"] if self.epoch_cap else None)
+
+
+def epoch_cap(s: RunSettings) -> dict | None:
+    """The cell's epoch limit where its precision is emulated on this CPU and ``train.emulated_max_epochs``
+    is below ``train.max_epochs``: ``{"max_epochs", "configured_max_epochs", "why", "note"}``; else None.
+
+    The cell is still trained and timed like any other (per-sample time over the epochs after the
+    first), so its slowdown is measured; its IoU comes from fewer epochs and is not compared with
+    full-length runs (:mod:`mpbench.results.accuracy`)."""
+    if not s.emulated_max_epochs or s.emulated_max_epochs >= s.max_epochs:
+        return None
+    level, why = support.here(s.precision, s.device_type, s.framework)
+    if level != "emulated":
+        return None
+    note = (f"{s.precision} is emulated on this CPU ({why}): trained at most {s.emulated_max_epochs} of "
+            f"{s.max_epochs} epochs (train.emulated_max_epochs); its time per sample is measured as usual, its IoU "
+            "is not comparable with full-length runs")
+    return {"max_epochs": s.emulated_max_epochs, "configured_max_epochs": s.max_epochs, "why": why, "note": note}
 
 
 def train(settings: RunSettings, h5_path, result_path, model_path, checkpoint_dir, extra: dict | None = None) -> dict:
