@@ -227,3 +227,18 @@ def test_fig3_marks_a_run_cut_short(tmp_path):
     assert "their IoU is not comparable" in fig.axes[0].get_title()
     summary["epoch_cap"] = pd.NA
     assert "not comparable" not in pf.fig3(summary, speedups, GRID, margin=0.01).axes[0].get_title()
+
+
+def test_the_doctor_judges_a_capped_cpu_as_capped_and_names_the_epoch_limit(monkeypatch):
+    from mpbench import doctor
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX")
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
+    config, _ = doctor.load_config([doctor.REPO / "config" / "demo.yaml"])
+    facts = doctor.collect(config, quick=True)
+    assert facts["cpu"]["isa_limits"] == {"ONEDNN_MAX_CPU_ISA": "AVX", "ATEN_CPU_CAPABILITY": "default"}
+    assert facts["cpu_support"]["bf16"][0] == "emulated"
+    text = doctor.render(facts, config, "demo")
+    assert "capped    ONEDNN_MAX_CPU_ISA=AVX, ATEN_CPU_CAPABILITY=default" in text
+    found = {f["what"]: f for f in doctor.findings(config, facts)}
+    f = found["cpu: PyTorch mixed_bf16 cells"]
+    assert f["status"] == "emulated" and "train.emulated_max_epochs" in f["fix"] and "label them emulated" in f["why"]

@@ -446,8 +446,10 @@ def _cpu_findings(add, facts: dict, t: dict, dev: str) -> None:
             level, how = cpu_level(facts, fw, fmt)
             what = f"{dev}: {label} {'/'.join(precs)} cells"
             if level == "emulated":
-                add("emulated", what, [fw], dev, precs, f"{fmt} is emulated on this CPU, slower than fp32 ({how})",
-                    f"run them on {cpus}, or leave {', '.join(precs)} out of train.precisions here")
+                add("emulated", what, [fw], dev, precs, f"{fmt} is emulated on this CPU, slower than fp32 ({how}); "
+                    "the tables and figures label them emulated",
+                    f"run them on {cpus}, or leave {', '.join(precs)} out of train.precisions here, or set "
+                    "train.emulated_max_epochs to train them fewer epochs (still timed; IoU not compared)")
             elif level == "converted":
                 add("note", what, [fw], dev, precs,
                     f"no native {fmt} on this CPU: about fp32 speed, no speed-up to measure ({how})",
