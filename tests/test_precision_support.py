@@ -224,7 +224,7 @@ def test_fig3_marks_a_run_cut_short(tmp_path):
     fig = pf.fig3(summary, speedups, GRID, margin=0.01)
     caps = {a.get_gid(): a.get_text() for a in fig.findobj() if str(a.get_gid()).startswith("cap:")}
     assert caps == {"cap:pytorch/cpu/mixed_bf16": "3 epochs only\n(emulated)"}
-    assert "their IoU is not comparable" in fig.axes[0].get_title()
+    assert "(emulated: fewer epochs, IoU not comparable)" in fig.axes[0].get_title()
     summary["epoch_cap"] = pd.NA
     assert "not comparable" not in pf.fig3(summary, speedups, GRID, margin=0.01).axes[0].get_title()
 

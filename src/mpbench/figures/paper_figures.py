@@ -278,8 +278,7 @@ def fig3(summary, speedups, grid, margin=None):
     ax.set_ylim(0, 1)
     ax.set_ylabel("validation IoU (dot: one fold and f; bar: mean)")
     ax.set_title("Fig. 3 — validation IoU, float32 vs mixed precision"
-                 + ("\nemulated cells trained fewer epochs (train.emulated_max_epochs): their IoU is not comparable"
-                    if capped else ""), fontsize=10, pad=22)
+                 + ("\n(emulated: fewer epochs, IoU not comparable)" if capped else ""), fontsize=10, pad=22)
     legend_outside(ax)   # the band's entry
     return fig
 

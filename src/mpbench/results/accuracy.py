@@ -75,8 +75,8 @@ def _value(row, key):
 def _cut_short(*train_rows) -> str | None:
     """Why training rows' IoUs are not comparable (a run cut short where its precision is emulated), or None."""
     cut = [r for r in train_rows if r is not None and _value(r, "epoch_cap") is not None]
-    why = [f"{r['precision']} trained {_value(r, 'epochs')} epochs (emulated on its CPU: train.emulated_max_epochs "
-           f"{int(_value(r, 'epoch_cap'))})" for r in cut]
+    why = [f"{r['precision']} trained {int(_value(r, 'epochs') or 0)} epochs (emulated on its CPU: "
+           f"train.emulated_max_epochs {int(_value(r, 'epoch_cap'))})" for r in cut]
     return "not comparable: " + "; ".join(why) if why else None
 
 
