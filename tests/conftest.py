@@ -52,7 +52,9 @@ def trained(train_h5, tmp_path_factory):
     """Models trained for 8 epochs on the 64×64 data (val IoU > 0.6), by framework and precision.
 
     Returns a function ``(framework, precision) -> (settings, model_path)``; each model is trained
-    once per session, on first use.
+    once per session, on first use. ``get.record(framework, precision)`` is the record
+    :func:`~mpbench.training.loop.train` returned for it (tests of the trainer itself use it rather than
+    train the same cell again).
     """
     from mpbench.settings import RunSettings
     from mpbench.training import loop
@@ -69,7 +71,15 @@ def trained(train_h5, tmp_path_factory):
             result = loop.train(s, train_h5, out / "result.json", model, out / "checkpoint")
             assert result["iou"] > 0.5, result["iou"]
             cache[framework, precision] = (s, model)
+            records[framework, precision] = result
         return cache[framework, precision]
+
+    records = {}
+
+    def record_of(framework: str, precision: str = "fp32") -> dict:
+        get(framework, precision)
+        return records[framework, precision]
+    get.record = record_of
     return get
 
 

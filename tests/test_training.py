@@ -54,8 +54,11 @@ def test_edgetpu_upsampling_equals_nearest():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
-def test_trainer_learns_and_records(framework, train_h5, tmp_path):
-    result, out = run(settings(framework), train_h5, tmp_path)
+def test_trainer_learns_and_records(framework, trained):
+    # The session's fp32 model of ``trained`` (conftest) is this very run: settings(framework), 8 epochs.
+    s, model = trained(framework, "fp32")
+    assert s == settings(framework)
+    result, out = trained.record(framework, "fp32"), model.parent
     assert result["status"] == "ok" and result["details"]["epochs"] == 8
     ious = [h["val_iou"] for h in result["details"]["history"]]
     # Synthetic glottis segmentation is easy: 8 epochs on 60 frames reach IoU > 0.6.
@@ -85,8 +88,11 @@ def test_trainer_learns_and_records(framework, train_h5, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
-def test_mixed_bf16_trains_on_cpu(framework, train_h5, tmp_path):
-    result, _ = run(settings(framework, precision="mixed_bf16", max_epochs=2), train_h5, tmp_path)
+def test_mixed_bf16_trains_on_cpu(framework, train_h5, tmp_path, trained):
+    if framework == "pytorch":   # trained for the inference tests anyway (8 epochs, val IoU > 0.5)
+        result = trained.record(framework, "mixed_bf16")
+    else:
+        result, _ = run(settings(framework, precision="mixed_bf16", max_epochs=2), train_h5, tmp_path)
     assert result["status"] == "ok" and all(math.isfinite(h["loss"]) for h in result["details"]["history"])
 
 
