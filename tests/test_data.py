@@ -393,7 +393,8 @@ def test_workflow_names_both_keys_and_lists_the_frame_file(tmp_path):
     run = run_snakemake("-n", "--quiet", "rules", "--configfile", str(cfg), timeout=120)
     assert run.returncode != 0
     assert "data.n_samples (60) is larger than data.synthetic_frames (48)" in run.stdout + run.stderr
-    cfg = small_config(tmp_path, "ok", data={"folds_by": "video", "subset": str(tmp_path / "list.txt")})
+    cfg = small_config(tmp_path, "ok", data={"folds_by": "video", "subset": str(tmp_path / "list.txt"),
+                                             "crop": {"policy": "center", "size": 224}})
     (tmp_path / "list.txt").write_text("".join(f"{i}\n" for i in range(48)))
     run = run_snakemake("-n", "--configfile", str(cfg), "--", str(tmp_path / "ok" / "data" / "bagls_224.h5"),
                         timeout=120)

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mpbench import locks
 
@@ -21,7 +22,8 @@ pytestmark = pytest.mark.slow
 def h5_target(tmp_path, name):
     """A cheap real run: the synthetic frames and the HDF5 of the cut-down demo config."""
     cfg = small_config(tmp_path, name)
-    return cfg, tmp_path / name, str(tmp_path / name / "data" / "bagls_224.h5")
+    size = yaml.safe_load(cfg.read_text())["data"]["crop"]["size"]
+    return cfg, tmp_path / name, str(tmp_path / name / "data" / f"bagls_{size}.h5")
 
 
 # --- 4. two checkouts sharing one results_dir ----------------------------------------------------

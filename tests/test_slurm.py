@@ -11,6 +11,7 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -266,7 +267,8 @@ def local_slurm(tmp_path_factory):
 def content(root: Path) -> dict:
     """What must be identical between a local and a SLURM run: data, learning, quantized ops."""
     out = {}
-    with h5py.File(root / "data" / "bagls_224.h5") as f:
+    (h5,) = (root / "data").glob("bagls_*.h5")
+    with h5py.File(h5) as f:
         out["h5"] = {k: np.asarray(f[k]).tolist() for k in f.keys()}
     for p in sorted(root.glob("train/**/result.json")):
         r = record.read_one(p)
@@ -281,10 +283,12 @@ def content(root: Path) -> dict:
 
 
 # What this single-node cluster needs beyond the profile: it has no accounting daemon (slurmdbd), so the
-# plugin asks squeue for job states and no account (sacct would hang), and polls every 5 s instead of
-# waiting 40 s first. Everything else comes from profiles/slurm, found as `--profile slurm`.
+# plugin asks squeue for job states and no account (sacct would hang), and polls 1 s after a submission or
+# a finished job instead of 40 s (the plugin adds 10 s to the wait after every poll that finds nothing
+# finished; jobs of seconds each, as here, spent most of a run waiting for the next poll).
+# Everything else comes from profiles/slurm, found as `--profile slurm`.
 NO_ACCOUNTING = ("--slurm-status-command", "squeue", "--slurm-no-account",
-                 "--slurm-init-seconds-before-status-checks", "5", "--seconds-between-status-checks", "5")
+                 "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1")
 # The local cluster as a GPU-only one (as config/cluster.yaml describes Alex): CPU work on a share of a
 # (fake) A40, small enough for this machine.
 GPU_SHARE = {"cpu": {"type": "cpu", "partition": "a40", "gres": "gpu:a40:1", "runtime_min": 30, "cpus_per_task": 1}}
@@ -295,15 +299,29 @@ def slurm_snakemake(*args):
     return run_snakemake("--profile", "slurm", *NO_ACCOUNTING, *args)
 
 
+def slurm_snakemake_started(*args) -> subprocess.Popen:
+    """:func:`slurm_snakemake`, started: the caller does other work while SLURM runs the jobs (most of a
+    SLURM run is waiting for the next status poll), then ``communicate()``s."""
+    return subprocess.Popen([sys.executable, "-m", "snakemake", "--profile", "slurm", *NO_ACCOUNTING, *args],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_demo_through_local_slurm_matches_local_run(local_slurm, small_local_run, tmp_path):
+def test_demo_through_local_slurm_matches_local_run(local_slurm, request, tmp_path):
     """The demo with `snakemake --profile slurm` on a GPU-only cluster: every job but the light local ones goes
     through sbatch with a GPU share, and the results equal a local run's."""
     slurm_cfg = small_config(tmp_path, "slurm", devices=GPU_SHARE, slurm={"gpu_only": True})
-    slurm = slurm_snakemake("--configfile", str(slurm_cfg), "--verbose")
-    log = slurm.stdout + slurm.stderr
-    assert slurm.returncode == 0, log[-6000:]
+    started = slurm_snakemake_started("--configfile", str(slurm_cfg), "--verbose")
+    try:   # the local run (a session fixture) meanwhile, unless an earlier test made it
+        small_local_run = request.getfixturevalue("small_local_run")
+        stdout, stderr = started.communicate(timeout=1500)
+    finally:
+        if started.poll() is None:
+            started.kill()
+            started.communicate()
+    log = stdout + stderr
+    assert started.returncode == 0, log[-6000:]
     assert "Using profile slurm for setting default command line arguments" in log
     submitted = re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", log)
     jobs_run = int(re.search(r"(\d+) of \d+ steps \(100%\) done", log).group(1))
@@ -327,14 +345,17 @@ def test_demo_through_local_slurm_matches_local_run(local_slurm, small_local_run
 
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_gpu_training_job_is_submitted_to_its_partition_with_gres(local_slurm, tmp_path):
+def test_gpu_training_job_is_submitted_to_its_partition_with_gres(local_slurm, small_local_run, tmp_path):
     """A training job for device a100 goes to partition a100 with --gres=gpu:a100:1 (fake GPUs on the
     local node); there is no CUDA there, so the job then fails with the trainer's clear message."""
     cfg = small_config(tmp_path, "gpu", train={"devices": ["a100"], "frameworks": ["pytorch"], "precisions": ["fp32"]},
                        devices={"a100": {"type": "cuda", "partition": "a100", "gres": "gpu:a100:1", "runtime_min": 10,
                                          "mem_mb": 1000, "cpus_per_task": 1}})
+    for folder in ("bagls_synthetic", "data"):   # the local run's frames and HDF5 (same data settings), times
+        shutil.copytree(small_local_run / folder, tmp_path / "gpu" / folder)   # kept: only the training job runs
     target = str(tmp_path / "gpu" / "train" / "pytorch" / "a100" / "fp32" / "f8" / "fold0" / "result.json")
-    run = slurm_snakemake("--configfile", str(cfg), "--verbose", target)
+    # --retries 0: the profile's retry (for a time limit) would only submit the job that must fail a second time
+    run = slurm_snakemake("--configfile", str(cfg), "--verbose", "--retries", "0", target)
     log = run.stdout + run.stderr
     assert run.returncode != 0                                           # no GPU behind the fake gres
     call = next(c for c in re.findall(r"sbatch call: (.*)", log) if "train_pytorch" in c)

@@ -38,26 +38,26 @@ MS = 1e3
 SUPPORT_TEXT = {"emulated": "emulated", "converted": "converted to fp32"}   # how a non-native precision is labelled
 
 
+def _ok_rows(df: pd.DataFrame, **where) -> pd.DataFrame:
+    """The rows of ``df`` matching ``where`` (column == value) whose status is ok (all, with no status column)."""
+    m = df
+    for k, v in where.items():
+        m = m[m[k] == v]
+    return m[m["status"] == "ok"] if "status" in m else m
+
+
 def _support(df: pd.DataFrame, **where) -> str | None:
     """``precision_support`` of the ok rows matching ``where``, the worst over folds (None: no column)."""
     if "precision_support" not in df:
         return None
-    m = df
-    for k, v in where.items():
-        m = m[m[k] == v]
-    if "status" in m:
-        m = m[m["status"] == "ok"]
-    return support.combine(m["precision_support"])
+    return support.combine(_ok_rows(df, **where)["precision_support"])
 
 
 def _epoch_cap(df: pd.DataFrame, **where) -> int | None:
     """The epoch limit ``train.emulated_max_epochs`` put on the ok rows matching ``where`` (None: none)."""
     if "epoch_cap" not in df:
         return None
-    m = df
-    for k, v in where.items():
-        m = m[m[k] == v]
-    caps = m[m["status"] == "ok"]["epoch_cap"].dropna()
+    caps = _ok_rows(df, **where)["epoch_cap"].dropna()
     return int(caps.max()) if len(caps) else None
 
 
