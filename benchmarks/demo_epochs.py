@@ -4,7 +4,8 @@
         [--frameworks pytorch tensorflow] [--precisions fp32 mixed_bf16]
 
     # an AVX-only CPU (AVX and FMA, no AVX2, no AVX-512), approximated on a newer one:
-    ONEDNN_MAX_CPU_ISA=AVX ATEN_CPU_CAPABILITY=default PYTHONPATH=src .venv/bin/python benchmarks/demo_epochs.py
+    ONEDNN_MAX_CPU_ISA=AVX ATEN_CPU_CAPABILITY=default TF_ENABLE_ONEDNN_OPTS=0 \
+        PYTHONPATH=src .venv/bin/python benchmarks/demo_epochs.py
 
 Writes ``--frames`` synthetic BAGLS frames, preprocesses them as the demo does (224×224, 2 folds), and
 trains fold 0 of each framework × precision for ``--epochs`` epochs with the demo's settings (f=8,
@@ -12,7 +13,9 @@ batch 8, 2 threads) through :func:`mpbench.training.loop.train`. Prints a Markdo
 training epoch (median of the epochs after the first, which builds graphs), seconds of validation per
 epoch, the time of the first epoch, and the bf16/fp16 support the record's provenance derives from the
 CPU flags (capped by ``ONEDNN_MAX_CPU_ISA`` / ``ATEN_CPU_CAPABILITY`` where set; see :mod:`mpbench.support`).
-The caps make oneDNN and PyTorch's ATen use only AVX kernels: an approximation of an AVX-only CPU (same
+The caps make oneDNN, PyTorch's ATen and TensorFlow use only AVX kernels (without
+``TF_ENABLE_ONEDNN_OPTS=0`` TensorFlow's bf16 convolutions fail under the oneDNN cap: it picks oneDNN's
+bf16 kernels from the CPU's own flags): an approximation of an AVX-only CPU (same
 cores, caches and memory), not the machine itself.
 """
 import argparse

@@ -162,6 +162,20 @@ def test_demo_on_a_cpu_without_avx512_names_bf16_cells_emulated_with_the_fix():
     assert re.search(r"^ +fix: run them on a CPU with AVX512_BF16", text, re.M)
 
 
+def test_an_avx_cap_without_tf_onednn_off_is_warned_about():
+    """ONEDNN_MAX_CPU_ISA=AVX alone on an AVX-512 CPU: TensorFlow's bf16 convolutions fail (seen on this
+    project's EPYC); the doctor says to add TF_ENABLE_ONEDNN_OPTS=0, and is quiet once it is there."""
+    capped = {"ONEDNN_MAX_CPU_ISA": "AVX", "ATEN_CPU_CAPABILITY": "default"}
+    text = doctor.render(fake_facts(EPYC_ZEN4, cpu={"isa_limits": capped}), DEMO, "demo")
+    assert re.search(r"^  warning   ONEDNN_MAX_CPU_ISA=AVX hides AVX-512 .* set TF_ENABLE_ONEDNN_OPTS=0", text, re.M)
+    text = doctor.render(fake_facts(EPYC_ZEN4, cpu={"isa_limits": {**capped, "TF_ENABLE_ONEDNN_OPTS": "0"}}),
+                         DEMO, "demo")
+    assert "capped    ONEDNN_MAX_CPU_ISA=AVX" in text and "warning   " not in text
+    # a cap that keeps AVX-512 (bf16 then converted), or a CPU without AVX-512: nothing to warn about
+    assert doctor.support.cap_conflict(EPYC_ZEN4.split(), {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}) is None
+    assert doctor.support.cap_conflict(EPYC_AVX_ONLY.split(), capped) is None
+
+
 def test_a_measured_slow_conversion_wins_over_the_flags():
     facts = fake_facts(EPYC_ZEN4, frameworks={"pytorch": {"installed": True, "version": "2.13.0", "gpus": [],
                                                           "cpu_ratio": {"bf16": 4.2, "fp16": 30.0}}})

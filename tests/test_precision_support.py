@@ -68,9 +68,8 @@ def test_an_isa_cap_makes_the_cpu_what_the_frameworks_then_see():
 
 def test_provenance_records_the_flags_and_any_cap(monkeypatch):
     here = support.read_flags()
-    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
-    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
-    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    for name in support.ISA_ENV:            # a test run may itself be capped (README: imitating an older CPU)
+        monkeypatch.delenv(name, raising=False)
     p = provenance.cpu_facts("pytorch")
     assert p["cpu_flags"] == sorted(here & set(support.RELEVANT_FLAGS)) and "cpu_isa_limits" not in p
     assert p["cpu_precision_support"]["bf16"] == support.cpu_level_from_flags(here, "bf16")[0]
@@ -231,14 +230,18 @@ def test_fig3_marks_a_run_cut_short(tmp_path):
 
 def test_the_doctor_judges_a_capped_cpu_as_capped_and_names_the_epoch_limit(monkeypatch):
     from mpbench import doctor
-    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX")
-    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
+    caps = {"ONEDNN_MAX_CPU_ISA": "AVX", "ATEN_CPU_CAPABILITY": "default", "TF_ENABLE_ONEDNN_OPTS": "0"}
+    for name in support.ISA_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in caps.items():
+        monkeypatch.setenv(name, value)
     config, _ = doctor.load_config([doctor.REPO / "config" / "demo.yaml"])
     facts = doctor.collect(config, quick=True)
-    assert facts["cpu"]["isa_limits"] == {"ONEDNN_MAX_CPU_ISA": "AVX", "ATEN_CPU_CAPABILITY": "default"}
+    assert facts["cpu"]["isa_limits"] == caps
     assert facts["cpu_support"]["bf16"][0] == "emulated"
     text = doctor.render(facts, config, "demo")
-    assert "capped    ONEDNN_MAX_CPU_ISA=AVX, ATEN_CPU_CAPABILITY=default" in text
+    assert "capped    ONEDNN_MAX_CPU_ISA=AVX, ATEN_CPU_CAPABILITY=default, TF_ENABLE_ONEDNN_OPTS=0" in text
+    assert "warning   " not in text                     # all three caps: TensorFlow's bf16 runs (emulated)
     found = {f["what"]: f for f in doctor.findings(config, facts)}
     f = found["cpu: PyTorch mixed_bf16 cells"]
     assert f["status"] == "emulated" and "train.emulated_max_epochs" in f["fix"] and "label them emulated" in f["why"]

@@ -476,6 +476,9 @@ def render(facts: dict, config: dict | None = None, config_name: str = "", execu
     if cpu.get("isa_limits"):
         lines.append("  capped    " + ", ".join(f"{k}={v}" for k, v in cpu["isa_limits"].items())
                      + ": the frameworks use fewer instructions than the CPU has (judged below as capped)")
+        conflict = support.cap_conflict(flags, cpu["isa_limits"])
+        if conflict:
+            lines.append("  warning   " + conflict)
     for fmt in ("bf16", "fp16"):
         levels = {fw: cpu_level(facts, fw, fmt) for fw in MODULES}
         if len(set(levels.values())) == 1:

@@ -92,6 +92,22 @@ def effective_flags(flags, env=None, framework: str | None = None) -> list[str]:
     return sorted(have)
 
 
+def cap_conflict(flags, env=None) -> str | None:
+    """Why the ISA caps of ``env`` break TensorFlow's bfloat16 on a CPU with these flags, or None.
+
+    TensorFlow picks its oneDNN bfloat16 kernels from the CPU's own flags (AVX-512), not from oneDNN's
+    cap: under ``ONEDNN_MAX_CPU_ISA=AVX`` on an AVX-512 EPYC its mixed_bf16 training failed at the first
+    convolution ("could not create a primitive descriptor for the convolution forward propagation
+    primitive"). With ``TF_ENABLE_ONEDNN_OPTS=0`` as well it uses its own kernels and runs (emulated)."""
+    limits = isa_limits(env)
+    onednn = (limits.get("ONEDNN_MAX_CPU_ISA") or limits.get("DNNL_MAX_CPU_ISA") or "").upper()
+    if "avx512f" in set(flags) and "avx512f" in ISA_CAPS.get(onednn, set()) \
+            and limits.get("TF_ENABLE_ONEDNN_OPTS") != "0":
+        return (f"ONEDNN_MAX_CPU_ISA={onednn} hides AVX-512 from oneDNN but not from TensorFlow, whose bf16 "
+                "convolutions then fail; set TF_ENABLE_ONEDNN_OPTS=0 as well (TensorFlow's own kernels)")
+    return None
+
+
 def cpu_flags(framework: str | None = None, env=None, cpuinfo: str | None = None) -> list[str]:
     """This CPU's relevant flags as ``framework`` may use them here (provenance ``cpu_flags``)."""
     return effective_flags(read_flags(cpuinfo), env, framework)

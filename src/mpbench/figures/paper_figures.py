@@ -237,7 +237,7 @@ def fig2(summary, speedups, grid, filters=None, reference_overlay=False):
     b.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
     if reference_overlay:
         _overlay_reference(b, "fig2b", positions)
-    label_axes(b, ylabel=f"training speed-up over {precision_label(base)} (throughput ratio)",
+    label_axes(b, ylabel=f"training speed-up over\n{precision_label(base)} (throughput ratio)",
                title=f"(b) speed-up, f={f} (hatch = precision)")
     fig.suptitle(f"Fig. 2 — training time and mixed-precision speed-up ((a) error bars: std over folds; "
                  f"(b) {_speedup_bars(sp)})" + _support_note(levels), fontsize=10)
