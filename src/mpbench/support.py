@@ -78,12 +78,17 @@ def isa_limits(env=None) -> dict:
     return {k: env[k] for k in ISA_ENV if env.get(k)}
 
 
+def _onednn_cap(limits: dict) -> str:
+    """oneDNN's ISA cap in :data:`ISA_CAPS` spelling ("" for none)."""
+    return (limits.get("ONEDNN_MAX_CPU_ISA") or limits.get("DNNL_MAX_CPU_ISA") or "").upper()
+
+
 def effective_flags(flags, env=None, framework: str | None = None) -> list[str]:
     """The :data:`RELEVANT_FLAGS` of ``flags`` the frameworks may use under the ISA caps of ``env``
     (``ATEN_CPU_CAPABILITY`` caps PyTorch only: it counts unless ``framework`` is another one)."""
     have = set(flags) & set(RELEVANT_FLAGS)
     limits = isa_limits(env)
-    onednn = (limits.get("ONEDNN_MAX_CPU_ISA") or limits.get("DNNL_MAX_CPU_ISA") or "").upper()
+    onednn = _onednn_cap(limits)
     have -= ISA_CAPS.get(onednn, set())
     if framework in (None, "pytorch"):
         have -= ATEN_CAPS.get((limits.get("ATEN_CPU_CAPABILITY") or "").lower(), set())
@@ -100,7 +105,7 @@ def cap_conflict(flags, env=None) -> str | None:
     convolution ("could not create a primitive descriptor for the convolution forward propagation
     primitive"). With ``TF_ENABLE_ONEDNN_OPTS=0`` as well it uses its own kernels and runs (emulated)."""
     limits = isa_limits(env)
-    onednn = (limits.get("ONEDNN_MAX_CPU_ISA") or limits.get("DNNL_MAX_CPU_ISA") or "").upper()
+    onednn = _onednn_cap(limits)
     if "avx512f" in set(flags) and "avx512f" in ISA_CAPS.get(onednn, set()) \
             and limits.get("TF_ENABLE_ONEDNN_OPTS") != "0":
         return (f"ONEDNN_MAX_CPU_ISA={onednn} hides AVX-512 from oneDNN but not from TensorFlow, whose bf16 "
