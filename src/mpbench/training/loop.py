@@ -54,6 +54,8 @@ CHECKPOINT_FORMAT = 2
 STOPPING_RULES = ("max_epochs", "patience", "emulated_max_epochs")   # may change between attempts: the epochs
 #                                                                     done stay valid
 EXCLUDED = "first epoch of each process (graph building, autotuning, allocation)"
+# a run whose every epoch was its process's first (e.g. max_epochs 1): timed anyway, and the record says so
+NOTHING_EXCLUDED = "nothing: every epoch was the first of its process, so its time includes the warm-up"
 
 
 def data_fingerprint(data: dict) -> str:
@@ -301,7 +303,7 @@ class TrainingRun:
         """The epochs timing and energy use (see the module doc), and what was left out."""
         finished = [h for h in self.state["history"] if h["loss"] is not None]
         warm = [h for h in finished if not h.get("first_in_process")]
-        return (warm, EXCLUDED) if warm else (finished, None)
+        return (warm, EXCLUDED) if warm else (finished, NOTHING_EXCLUDED if finished else None)
 
     def result(self, model_path, extra: dict | None = None) -> dict:
         timed, excluded = self.timed_epochs()
