@@ -80,6 +80,11 @@ def _cut_short(*train_rows) -> str | None:
     return "not comparable: " + "; ".join(why) if why else None
 
 
+def _without_interval(result: dict, why: str) -> dict:
+    """``result`` with its CI and tests removed, ``method`` saying why (a comparison that is not comparable)."""
+    return {**result, "ci_low": None, "ci_high": None, "wilcoxon_p": None, "tost_p": None, "method": why}
+
+
 def pairs(m: pd.DataFrame, baseline: str):
     """``(comparison, row A, row B or None, fallback reference IoU, why not comparable or None)`` for every
     comparison of the module doc."""
@@ -113,7 +118,7 @@ def accuracy_table(m: pd.DataFrame, baseline: str, margin: float) -> pd.DataFram
     for comparison, a, b, ref, not_comparable in pairs(m, baseline):
         r = fold_difference(a, b, margin, ref)
         if r is not None and not_comparable:
-            r = {**r, "ci_low": None, "ci_high": None, "wilcoxon_p": None, "tost_p": None, "method": not_comparable}
+            r = _without_interval(r, not_comparable)
         if r is not None:
             key = (comparison, a["framework"], a["device"], a["precision"], _value(a, "filters"),
                    _value(a, "variant"), a["run_device"])
@@ -128,7 +133,7 @@ def accuracy_table(m: pd.DataFrame, baseline: str, margin: float) -> pd.DataFram
         s = stats.difference_over_folds(results, margin)
         cut = [r["method"] for r in results if str(r["method"]).startswith("not comparable")]
         if cut:   # no interval from folds that are not comparable
-            s = {**s, "ci_low": None, "ci_high": None, "wilcoxon_p": None, "tost_p": None, "method": cut[0]}
+            s = _without_interval(s, cut[0])
         rows.append({**dict(zip(CELL, key, strict=True)), **s, "fold": "all",
                      "verdict": stats.equivalence_verdict(s["ci_low"], s["ci_high"], margin)})
     return pd.DataFrame(rows, columns=COLUMNS)
