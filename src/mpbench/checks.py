@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import re
 import sys
 import textwrap
 from collections.abc import Iterable
+from itertools import product
 from pathlib import Path
 
 from . import grid
@@ -60,7 +62,54 @@ def config_problems(config: dict) -> list[str]:
         if fold not in train["folds"] and 0 <= int(fold) < n_folds:
             problems.append(f"infer.folds: fold {fold} is not in train.folds ({list(train['folds'])}): no model is "
                             "trained for it; add it to train.folds or remove it from infer.folds")
+    problems += non_finite_numbers(config)
+    from .data.preprocess import crop_size_problem
+    crop = crop_size_problem(int((data.get("crop") or {}).get("size", 224)))
+    if crop:
+        problems.append(crop)
+    if n_folds <= n_samples:
+        problems += batch_size_problems(config)
     return problems
+
+
+def non_finite_numbers(config, path: str = "") -> list[str]:
+    """Every NaN or infinite number in the config, by key (the schema's bounds let NaN through)."""
+    if isinstance(config, dict):
+        return [p for k, v in config.items() for p in non_finite_numbers(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(config, list):
+        return [p for i, v in enumerate(config) for p in non_finite_numbers(v, f"{path}[{i}]")]
+    if isinstance(config, float) and not math.isfinite(config):
+        return [f"{path} is {config}, not a finite number: set a number (config/schema.yaml gives the default "
+                "and bounds)"]
+    return []
+
+
+def batch_size_problems(config: dict) -> list[str]:
+    """Batch sizes larger than the training frames of a fold (folds by frame: their sizes are known now).
+
+    Such a run trains one short batch per epoch while its record states the configured size. Folds
+    by video are sized when the HDF5 is written; the training job checks them (``mpbench.training.loop``).
+    """
+    from .data.preprocess import frame_fold_sizes
+    train, data = config["train"], config["data"]
+    if data.get("folds_by", "frame") != "frame" or "batch_size" not in train:
+        return []
+    n, n_folds, limit = int(data["n_samples"]), int(data.get("n_folds", 4)), train.get("samples_limit")
+    sizes = frame_fold_sizes(n, n_folds)
+    folds = [int(k) for k in train["folds"] if 0 <= int(k) < n_folds]
+    if not folds:
+        return []
+    fold = max(folds, key=lambda k: sizes[k])     # the fold with the fewest training frames
+    n_train = n - sizes[fold] if limit is None else min(int(limit), n - sizes[fold])
+    too_large: dict[str, int] = {}
+    for fw, dev, prec, f in product(train["frameworks"], train["devices"], train["precisions"], train["filters"]):
+        size, key = grid.batch_size_source(train, fw, dev, prec, f)
+        if size > n_train:
+            too_large[key] = size
+    where = f"data.n_samples {n} in data.n_folds {n_folds} folds" + (f", train.samples_limit {limit}" if limit else "")
+    return [f"{key} is {size}, larger than the {n_train} training frames of fold {fold} ({where}): every epoch "
+            f"would train one batch of {n_train} while the record says {size}. Set {key} to at most {n_train}, "
+            "or draw more frames (data.n_samples)" for key, size in too_large.items()]
 
 
 def config_message(config: dict) -> str | None:

@@ -11,11 +11,16 @@ CPU_DEVICE = {"type": "cpu"}
 
 def batch_size(train_cfg: dict, framework: str, device: str, precision: str, filters: int) -> int:
     """The configured batch size; the first matching ``batch_size_overrides`` entry wins."""
+    return batch_size_source(train_cfg, framework, device, precision, filters)[0]
+
+
+def batch_size_source(train_cfg: dict, framework: str, device: str, precision: str, filters: int) -> tuple[int, str]:
+    """(batch size, the config key it comes from: ``train.batch_size`` or ``train.batch_size_overrides[i]``)."""
     run = {"framework": framework, "device": device, "precision": precision, "filters": int(filters)}
-    for entry in train_cfg.get("batch_size_overrides", []):
+    for i, entry in enumerate(train_cfg.get("batch_size_overrides", [])):
         if all(run[k] == v for k, v in entry.items() if k != "batch_size"):
-            return int(entry["batch_size"])
-    return int(train_cfg["batch_size"])
+            return int(entry["batch_size"]), f"train.batch_size_overrides[{i}]"
+    return int(train_cfg["batch_size"]), "train.batch_size"
 
 
 def device_spec(config: dict, device: str) -> dict:

@@ -15,6 +15,12 @@ Frames smaller than ``size`` in a dimension are zero-padded symmetrically in tha
 (glottis pixels in the frame) and ``mask_pixels_lost`` (those outside the window), summarised in
 the preprocess report (frames losing any glottis, frames losing all of it, share of pixels lost).
 
+Masks: each file's value range is detected (0/255 as BAGLS, 0/1, 0/65535; anything else is refused
+naming the file, :func:`~mpbench.data.bagls.read_mask`); the report counts how they were stored and
+how many are empty (``masks``), and the log warns when most drawn masks are empty. 16-bit frames are
+scaled to 8 bits (:func:`~mpbench.data.bagls.read_image`); an image over PIL's decompression-bomb
+limit is a bad frame like an unreadable one (``data.on_bad_sample``).
+
 Frames: ``n_samples`` drawn by a seeded permutation (the paper), or taken in order from a frame
 list (``data.subset``, :mod:`mpbench.data.subset`). Folds (``data.folds_by``): ``frame``, a seeded
 balanced random split of frames (the paper); ``video``, whole videos (meta "Video Id") per fold,
@@ -44,7 +50,7 @@ import numpy as np
 
 from .. import __version__
 from ..io import atomic_path, write_text
-from .bagls import BadSampleError, Frame, list_frames, read_frame, video_id
+from .bagls import EMPTY_MASK, BadSampleError, Frame, list_frames, read_sample, video_id
 from .integrity import DIGEST_ATTR, file_digest
 from .subset import frames_list_path, read_frame_list, write_frame_list
 
@@ -52,6 +58,18 @@ log = logging.getLogger(__name__)
 CROP_POLICIES = ("center", "glottis")
 LABEL_GUIDED = ("glottis",)   # policies that read the mask
 FOLDS_BY = ("frame", "video")
+CROP_MULTIPLE = 16            # the U-Net's four 2×2 poolings
+MOSTLY_EMPTY = 0.5            # warn when more than this share of the drawn masks has no glottis pixel
+
+
+def crop_size_problem(size: int) -> str | None:
+    """Why ``data.crop.size`` cannot be trained (None: it can): the U-Net pools 2×2 four times."""
+    if size % CROP_MULTIPLE == 0:
+        return None
+    lower = size // CROP_MULTIPLE * CROP_MULTIPLE
+    near = " or ".join(str(v) for v in (lower, lower + CROP_MULTIPLE) if v > 0)
+    return (f"data.crop.size is {size}, not a multiple of {CROP_MULTIPLE}: the U-Net halves the frame four times "
+            f"and its skip connections would not match. Set data.crop.size to {near} (paper: 224)")
 
 
 def pad_to(arr: np.ndarray, size: int) -> np.ndarray:
@@ -104,6 +122,11 @@ def crop_loss_summary(mask_pixels: np.ndarray, lost: np.ndarray, sources: list[s
         "worst_frames": [{"file": sources[i], "mask_pixels": int(mask_pixels[i]), "lost": int(lost[i])}
                          for i in worst if lost[i] > 0],
     }
+
+
+def frame_fold_sizes(n: int, n_folds: int) -> list[int]:
+    """Frames per fold of :func:`assign_folds` (folds by frame): known before any frame is read."""
+    return np.bincount(np.arange(n) % n_folds, minlength=n_folds).tolist()
 
 
 def assign_folds(n: int, n_folds: int, rng: np.random.Generator) -> np.ndarray:
@@ -201,6 +224,8 @@ def preprocess_bagls(
         raise ValueError(f"data.crop.policy must be one of {CROP_POLICIES}, got {crop_policy!r}")
     if folds_by not in FOLDS_BY:
         raise ValueError(f"data.folds_by must be one of {FOLDS_BY}, got {folds_by!r}")
+    if crop_size % CROP_MULTIPLE:
+        raise ValueError(crop_size_problem(crop_size))
     frames = list_frames(bagls_dir)
     folder = frames[0].image_path.parent
     order = _draw_order(frames, n_samples, seed, subset, bagls_dir)
@@ -212,13 +237,14 @@ def preprocess_bagls(
     mask_pixels = np.zeros(n_samples, np.int32)
     lost = np.zeros(n_samples, np.int32)
     bad: list[dict] = []
+    mask_values: dict[str, int] = {}
     t0 = time.perf_counter()
     for i in order:
         if len(sources) == n_samples:
             break
         frame = frames[i]
         try:
-            image, mask = read_frame(frame)
+            sample = read_sample(frame)
             vid = video_id(frame) if folds_by == "video" else _video_id_if_known(frame)
         except BadSampleError as e:
             if on_bad_sample == "error":
@@ -227,8 +253,9 @@ def preprocess_bagls(
             bad.append({"file": str(e.path), "reason": e.reason})
             continue
         k = len(sources)
-        images[k], masks[k], lost[k] = crop_pair(image, mask, crop_size, crop_policy)
-        mask_pixels[k] = np.count_nonzero(mask)
+        images[k], masks[k], lost[k] = crop_pair(sample.image, sample.mask, crop_size, crop_policy)
+        mask_pixels[k] = np.count_nonzero(sample.mask)
+        mask_values[sample.mask_values] = mask_values.get(sample.mask_values, 0) + 1
         sources.append(frame.image_path.name)
         indices.append(frame.index)
         videos.append(vid)
@@ -267,6 +294,7 @@ def preprocess_bagls(
     summary = {"n_samples": n_samples, "seconds": seconds, "bad_frames": bad, **attrs, DIGEST_ATTR: digest,
                "frames_list": str(frames_list), "n_videos": int(len(np.unique(known))) if len(known) else None,
                "fold_sizes": np.bincount(folds, minlength=n_folds).tolist(),
+               "masks": masks_summary(mask_values, n_samples),
                "crop": {"policy": crop_policy, "size": crop_size,
                         "label_guided": crop_policy in LABEL_GUIDED,
                         **crop_loss_summary(mask_pixels, lost, sources)}}
@@ -274,12 +302,32 @@ def preprocess_bagls(
         write_text(bad_report, json.dumps(summary, indent=2))
     log.info("wrote %s and %s: %d frames in %.1f s, %d bad frames skipped, folds by %s (sizes %s)",
              out_h5, frames_list.name, n_samples, seconds, len(bad), folds_by, summary["fold_sizes"])
+    _log_masks(summary["masks"], folder)
     c = summary["crop"]
     log.info("%s crop (%s): %d of %d frames with an open glottis lose glottis pixels outside the window, "
              "%d lose all of it; %.2f %% of all glottis pixels lost", crop_policy,
              "label-guided" if c["label_guided"] else "label-free", c["frames_losing_glottis_pixels"],
              c["frames_with_glottis"], c["frames_losing_whole_glottis"], 100 * c["glottis_pixels_lost_fraction"])
     return summary
+
+
+def masks_summary(values: dict[str, int], n: int) -> dict:
+    """How the drawn masks were stored (:func:`~mpbench.data.bagls.read_mask`: ``"0/255"``, ``"0/1"`` …, per
+    file) and how many are empty; ``mostly_empty`` when more than :data:`MOSTLY_EMPTY` of them are."""
+    empty = values.get(EMPTY_MASK, 0)
+    return {"values": dict(sorted(values.items())), "empty": empty, "empty_fraction": empty / n if n else 0.0,
+            "mostly_empty": n > 0 and empty / n > MOSTLY_EMPTY}
+
+
+def _log_masks(m: dict, folder: Path) -> None:
+    stored = ", ".join(f"{n} {v}" for v, n in m["values"].items())
+    log.info("masks: %s", stored)
+    if m["mostly_empty"]:
+        log.warning("%d of %d masks drawn from %s (%.0f %%) have no glottis pixel (masks stored as: %s). BAGLS "
+                    "has a closed glottis in a minority of frames; check that the *_seg.png files are the masks of "
+                    "these frames. With empty masks the IoU of a model that predicts nothing is "
+                    "evaluation.empty_iou, however badly it segments.", m["empty"], sum(m["values"].values()),
+                    folder, 100 * m["empty_fraction"], stored)
 
 
 def _video_id_if_known(frame: Frame) -> int:

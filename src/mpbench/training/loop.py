@@ -111,6 +111,12 @@ class TrainingRun:
         self.data = load_h5(h5_path)
         split = split_fold(self.data, settings.fold, settings.samples_limit)
         self.n_train, self.n_val = len(split.x_train), len(split.x_val)
+        if settings.batch_size > self.n_train:   # folds by video are sized only now (by frame: checked at start)
+            raise ValueError(
+                f"train.batch_size is {settings.batch_size}, larger than the {self.n_train} training frames of fold "
+                f"{settings.fold} in {h5_path}: every epoch would train one batch of {self.n_train} while the record "
+                f"said {settings.batch_size}. Set train.batch_size (or the matching train.batch_size_overrides entry) "
+                "to at most that, or draw more frames (data.n_samples). Nothing was trained.")
         self.val_index = split.val_index
         self.epoch_cap = epoch_cap(settings)
         self.max_epochs = self.epoch_cap["max_epochs"] if self.epoch_cap else settings.max_epochs
