@@ -25,27 +25,31 @@ if CONFIG_PROBLEMS:
     raise WorkflowError(CONFIG_PROBLEMS)
 
 
-include: "rules/data.smk"
+# The rules that make results; with figures.only_existing not even defined (DERIVE_ONLY): re-deriving
+# tables, figures and claims from copied results then schedules, reruns and deletes nothing.
+if not DERIVE_ONLY:
 
+    include: "rules/data.smk"
 
-# A damaged HDF5 stops the workflow here, before Snakemake reruns (and first deletes) every finished
-# job that reads it because its modification time changed. See src/mpbench/data/integrity.py.
-from mpbench.data import integrity
+    # A damaged HDF5 stops the workflow here, before any job that reads it is planned; an HDF5 made with
+    # other data settings than the config's as well. See src/mpbench/data/integrity.py and freshness.py.
+    from mpbench.data import integrity
 
-if workflow.is_main_process:
-    _H5_PROBLEM = integrity.h5_problem(H5)
-    if _H5_PROBLEM:
-        raise WorkflowError(integrity.damaged_h5_message(H5, _H5_PROBLEM))
+    if workflow.is_main_process:
+        _H5_PROBLEM = integrity.h5_problem(H5)
+        if _H5_PROBLEM:
+            raise WorkflowError(integrity.damaged_h5_message(H5, _H5_PROBLEM))
+        _H5_STALE = freshness.settings_problem(H5, DATA)
+        if _H5_STALE:
+            raise WorkflowError(_H5_STALE)
 
+    include: "rules/train.smk"
+    include: "rules/infer.smk"
+    include: "rules/quantize.smk"
 
-include: "rules/train.smk"
-include: "rules/infer.smk"
-include: "rules/quantize.smk"
+    if "int8" in config["quantize"]["variants"]:
 
-
-if "int8" in config["quantize"]["variants"]:
-
-    include: "rules/edgetpu.smk"
+        include: "rules/edgetpu.smk"
 
 
 include: "rules/figures.smk"

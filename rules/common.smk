@@ -12,6 +12,8 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("P
 from snakemake.logging import logger
 
 from mpbench import checks, doctor, grid, locks
+from mpbench.data import freshness
+from mpbench.data.synthetic import marker_name
 from mpbench.figures import FIGURE_NAMES
 from mpbench.frameworks import FRAMEWORKS
 from mpbench.precisions import NAMES as PRECISIONS
@@ -19,7 +21,15 @@ from mpbench.settings import RunSettings
 
 RESULTS = config["results_dir"].rstrip("/")
 DATA = config["data"]
-H5 = f"{RESULTS}/data/bagls_{DATA['crop']['size']}.h5"
+# The HDF5 lives in a folder named by the data settings that make it: other settings, another file
+# (mpbench.data.freshness).
+DATA_KEY = freshness.settings_key(DATA)
+DATA_DIR = freshness.data_folder(RESULTS, DATA)
+H5 = f"{DATA_DIR}/bagls_{DATA['crop']['size']}.h5"
+SYNTHETIC_MARKER = os.path.join(DATA["bagls_dir"], marker_name(DATA["synthetic_frames"], DATA["seed"]))
+# figures.only_existing (config/from_existing.yaml): tables, figures and claims from the results on disk;
+# the rules that make results are not even defined then, so nothing is scheduled, rerun or deleted.
+DERIVE_ONLY = config["figures"]["only_existing"]
 # One grid cell: where a model was trained, in which precision, how large, on which fold.
 CELL = "{device}/{precision}/f{filters}/fold{fold}"
 # Held by a real run (onstart … onsuccess/onerror): other checkouts sharing RESULTS are refused.
@@ -45,12 +55,30 @@ def cell_log(stage, framework=None):
 
 
 def bagls_input(wildcards):
-    """The BAGLS folder: made by rule synthetic_bagls, or the user's (may not exist at dry-run)."""
+    """The BAGLS folder, or with synthetic frames the marker of rule synthetic_bagls (the user's folder
+    may not exist at dry-run)."""
     if DATA["synthetic_frames"] > 0:
-        return DATA["bagls_dir"]
+        return SYNTHETIC_MARKER
     if not os.path.isdir(DATA["bagls_dir"]):
         return []  # preprocess then fails with a message naming data.bagls_dir
     return DATA["bagls_dir"]
+
+
+def data_input(framework=None):
+    """Input function: the HDF5 for a job of one grid cell (the ``{framework}`` wildcard's, or ``framework``).
+
+    ``ancient`` (its time ignored) when the cell's training record was made from the HDF5's current
+    content, plain otherwise: a rebuilt, touched or copied HDF5 with the same content reruns nothing,
+    other content reruns the cell. Asked after the preprocess checkpoint, so a rebuild in this run is
+    judged on what it wrote (mpbench.data.freshness).
+    """
+
+    def h5(wc):
+        checkpoints.preprocess.get()
+        trained = cell_file("train", "result.json", dict(wc.items()), framework or wc.framework)
+        return ancient(H5) if freshness.made_from(trained, H5) else H5
+
+    return h5
 
 
 def cell_settings(framework):
@@ -123,7 +151,7 @@ def summary_inputs(wildcards):
     """Every result the grid defines; with figures.only_existing, just those already on disk
     (regenerate figures from copied results without rerunning anything)."""
     wanted = result_files()
-    if config["figures"]["only_existing"]:
+    if DERIVE_ONLY:
         return [p for p in wanted if os.path.exists(p)]
     return wanted
 
@@ -142,6 +170,8 @@ def planned_files(dag):
 
 def all_outputs():
     tables = [f"{RESULTS}/{name}" for name in ("summary.csv", "speedups.csv", "claims.csv")]
+    if DERIVE_ONLY:
+        return [*tables, *figure_files()]
     return [H5, *result_files(), *tables, *figure_files()]
 
 

@@ -1,6 +1,7 @@
 from snakemake.exceptions import WorkflowError
 
 from mpbench.data.subset import frames_list_path
+from mpbench.data.synthetic import foreign_folder_problem
 
 if 0 < DATA["synthetic_frames"] < DATA["n_samples"]:
     raise WorkflowError(
@@ -11,28 +12,38 @@ if 0 < DATA["synthetic_frames"] < DATA["n_samples"]:
 
 
 if DATA["synthetic_frames"] > 0:
+    # Never into (or over) a folder the generator did not write: a user's BAGLS copy stops the
+    # workflow here, before Snakemake plans anything (mpbench.data.synthetic.foreign_folder_problem).
+    _FOREIGN = foreign_folder_problem(DATA["bagls_dir"], DATA["synthetic_frames"])
+    if _FOREIGN:
+        raise WorkflowError(_FOREIGN)
 
     localrules:
         synthetic_bagls,
 
     rule synthetic_bagls:
-        """Synthetic frames in the real BAGLS on-disk format (demo and tests)."""
+        """Synthetic frames in the real BAGLS on-disk format (demo and tests). The output is the
+        generator's marker, named by count and seed: other settings, another marker, the frames
+        regenerated; Snakemake never deletes the folder itself."""
         output:
-            directory(DATA["bagls_dir"]),
+            marker=SYNTHETIC_MARKER,
         log:
             f"{RESULTS}/logs/synthetic_bagls.log",
         conda:
             "../envs/data.yaml"
         params:
+            bagls_dir=DATA["bagls_dir"],
             n_frames=DATA["synthetic_frames"],
             seed=DATA["seed"],
         script:
             "../workflow/scripts/synthetic_bagls.py"
 
 
-rule preprocess:
+checkpoint preprocess:
     """BAGLS frames → 224×224 grayscale crops, binary masks and fold labels in one HDF5, plus the
-    list of the frames used (one index per line: a file data.subset accepts)."""
+    list of the frames used (one index per line: a file data.subset accepts), in the folder named by
+    the data settings (mpbench.data.freshness). A checkpoint: the jobs that read the HDF5 decide after
+    it whether they rerun, on its content (data_input in rules/common.smk)."""
     input:
         bagls=bagls_input,
         # data.subset, when set and present (preprocess names a missing one)
@@ -40,9 +51,9 @@ rule preprocess:
     output:
         h5=H5,
         frames=str(frames_list_path(H5)),
-        report=f"{RESULTS}/data/preprocess_report.json",
+        report=f"{DATA_DIR}/preprocess_report.json",
     log:
-        f"{RESULTS}/logs/preprocess.log",
+        f"{RESULTS}/logs/preprocess/{DATA_KEY}.log",
     conda:
         "../envs/data.yaml"
     resources:
@@ -57,5 +68,6 @@ rule preprocess:
         on_bad_sample=DATA["on_bad_sample"],
         subset=DATA.get("subset"),
         folds_by=DATA.get("folds_by", "frame"),
+        data_settings=DATA,
     script:
         "../workflow/scripts/preprocess.py"

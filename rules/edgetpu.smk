@@ -27,7 +27,7 @@ rule edgetpu_infer:
         compiled=rules.edgetpu_compile.output.result,
         quantized=rules.quantize.output.result,
         train=trained_file("result.json"),
-        h5=H5,
+        h5=data_input(),
     output:
         result=f"{QUANT_DIR}/edgetpu_infer.json",
     log:

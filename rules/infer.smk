@@ -8,7 +8,7 @@ for _fw in FRAMEWORKS.values():
             f"infer_bench_{_fw.name}"
         input:
             model=getattr(rules, f"train_{_fw.name}").output.model,
-            h5=H5,
+            h5=data_input(_fw.name),
         output:
             result=f"{cell_dir('infer', _fw.name)}/result.json",
         log:

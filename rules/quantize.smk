@@ -9,7 +9,7 @@ rule quantize:
     input:
         model=trained_file("model"),
         train=trained_file("result.json"),
-        h5=H5,
+        h5=data_input(),
     output:
         result=f"{QUANT_DIR}/result.json",
     log:
@@ -35,7 +35,7 @@ rule qat:
     input:
         model=rules.train_tensorflow.output.model,
         train=rules.train_tensorflow.output.result,
-        h5=H5,
+        h5=data_input("tensorflow"),
     output:
         result=f"{cell_dir('quantize', 'tensorflow')}/qat.json",  # names the model file it wrote beside it (none if skipped)
     log:

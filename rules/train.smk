@@ -7,7 +7,7 @@ for _fw in FRAMEWORKS.values():
         name:
             f"train_{_fw.name}"
         input:
-            h5=H5,
+            h5=data_input(_fw.name),
         output:
             result=f"{cell_dir('train', _fw.name)}/result.json",
             model=f"{cell_dir('train', _fw.name)}/model.{_fw.model_ext}",

@@ -95,6 +95,19 @@ def small_config(tmp_path: Path, name: str, **extra) -> Path:
     return path
 
 
+def h5_of(*configfiles: Path) -> Path:
+    """The HDF5 the workflow writes for config/config.yaml with ``configfiles`` laid over it, in that order
+    (its folder is named by the data settings: mpbench.data.freshness)."""
+    from snakemake.utils import update_config  # the deep merge Snakemake applies to --configfile
+
+    from mpbench.data.freshness import data_folder
+    merged = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for path in configfiles:
+        update_config(merged, yaml.safe_load(Path(path).read_text()))
+    data = merged["data"]
+    return Path(data_folder(merged["results_dir"], data)) / f"bagls_{data['crop']['size']}.h5"
+
+
 def run_snakemake(*args, timeout=1500):
     return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=timeout)

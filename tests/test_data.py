@@ -388,7 +388,7 @@ def _listing(tmp_path, *indices):
 
 
 def test_workflow_names_both_keys_and_lists_the_frame_file(tmp_path):
-    from conftest import run_snakemake, small_config
+    from conftest import h5_of, run_snakemake, small_config
     cfg = small_config(tmp_path, "dry", data={"n_samples": 60})   # 48 synthetic frames
     run = run_snakemake("-n", "--quiet", "rules", "--configfile", str(cfg), timeout=120)
     assert run.returncode != 0
@@ -396,7 +396,7 @@ def test_workflow_names_both_keys_and_lists_the_frame_file(tmp_path):
     cfg = small_config(tmp_path, "ok", data={"folds_by": "video", "subset": str(tmp_path / "list.txt"),
                                              "crop": {"policy": "center", "size": 224}})
     (tmp_path / "list.txt").write_text("".join(f"{i}\n" for i in range(48)))
-    run = run_snakemake("-n", "--configfile", str(cfg), "--", str(tmp_path / "ok" / "data" / "bagls_224.h5"),
+    run = run_snakemake("-n", "--configfile", str(cfg), "--", str(h5_of(cfg)),
                         timeout=120)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "bagls_224_frames.txt" in run.stdout and str(tmp_path / "list.txt") in run.stdout

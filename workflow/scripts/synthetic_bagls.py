@@ -2,5 +2,6 @@ from mpbench.data.synthetic import write_synthetic_bagls
 from mpbench.logs import setup
 
 log = setup(snakemake.log[0])
-write_synthetic_bagls(snakemake.output[0], snakemake.params.n_frames, seed=snakemake.params.seed)
-log.info("wrote %d synthetic BAGLS frames to %s", snakemake.params.n_frames, snakemake.output[0])
+p = snakemake.params
+write_synthetic_bagls(p.bagls_dir, p.n_frames, seed=p.seed)
+log.info("wrote %d synthetic BAGLS frames (seed %d) to %s", p.n_frames, p.seed, p.bagls_dir)

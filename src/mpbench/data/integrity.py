@@ -5,7 +5,8 @@ finished result: its new modification time makes Snakemake rerun — and first d
 that reads it, and each then fails with h5py's "truncated file" and no path. So the preprocess rule
 stores ``content_sha256`` (SHA-256 over the datasets' dtypes, shapes and bytes) in the file's
 attributes and in the preprocess report, and the Snakefile calls :func:`h5_problem` on an existing
-HDF5 before it plans anything: a damaged file stops the workflow with its path and the fix.
+HDF5 before it plans anything: a damaged file stops the workflow with its path and the fix. The same
+checksum decides, after a rebuild, which results are still current (:mod:`mpbench.data.freshness`).
 """
 from __future__ import annotations
 
@@ -76,9 +77,8 @@ def damaged_h5_message(path: str | Path, problem: str) -> str:
     """The workflow's stop message for a damaged HDF5: what happened, that nothing was lost, the fix."""
     return (
         f"{path} is damaged: {problem}. Nothing was scheduled and no result was touched. Fix: delete it "
-        f"(or move it aside) and rebuild it alone with `snakemake {path}` (rule preprocess; the same "
-        f"BAGLS folder, seed and data settings give the same content — compare {DIGEST_ATTR} in "
-        "data/preprocess_report.json with data.content_sha256 in a training record). Then continue once "
-        "with `--rerun-triggers params input software-env code`, so that jobs whose results are finished are "
-        "not rerun just because the rebuilt file is newer."
+        f"(or move it aside) and run snakemake again: rule preprocess rebuilds it (the same BAGLS folder, "
+        f"seed and data settings give the same content — compare {DIGEST_ATTR} in the preprocess_report.json "
+        "beside it with data.content_sha256 in a training record), and finished jobs whose records were "
+        "made from that content are not rerun, however new the rebuilt file is (mpbench.data.freshness)."
     )

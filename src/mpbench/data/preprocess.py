@@ -32,11 +32,12 @@ The HDF5 holds ``images`` uint8 (N,S,S), ``masks`` uint8 in {0,1}, ``fold`` int8
 ``mask_pixels`` and ``mask_pixels_lost`` int32 (glottis pixels in the frame / outside the crop), and
 attrs (``content_sha256``: the checksum of all datasets, :mod:`mpbench.data.integrity`; seed,
 n_folds, folds_by, crop policy and size, source folder, subset file or "", frames
-skipped, mpbench version). Beside it, ``<stem>_frames.txt`` lists the indices N used, one per line
-in HDF5 row order: give it as ``data.subset`` to reproduce the same HDF5 elsewhere. Pixels stay
-uint8 on disk; normalisation happens at load time (:mod:`mpbench.data.dataset`). Files are written
-under a temporary name and renamed only when complete, so an interrupted run never leaves a file
-that looks finished.
+skipped, mpbench version; ``data_settings``: the config's data keys that made it, as JSON, when the
+workflow gives them, :mod:`mpbench.data.freshness`). Beside it, ``<stem>_frames.txt`` lists the
+indices N used, one per line in HDF5 row order: give it as ``data.subset`` to reproduce the same
+HDF5 elsewhere. Pixels stay uint8 on disk; normalisation happens at load time
+(:mod:`mpbench.data.dataset`). Files are written under a temporary name and renamed only when
+complete, so an interrupted run never leaves a file that looks finished.
 """
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ import numpy as np
 from .. import __version__
 from ..io import atomic_path, write_text
 from .bagls import EMPTY_MASK, BadSampleError, Frame, list_frames, read_sample, video_id
+from .freshness import SETTINGS_ATTR, preprocess_settings
 from .integrity import DIGEST_ATTR, file_digest
 from .subset import frames_list_path, read_frame_list, write_frame_list
 
@@ -208,6 +210,7 @@ def preprocess_bagls(
     subset: str | Path | None = None,
     folds_by: str = "frame",
     frames_list: str | Path | None = None,
+    data_settings: dict | None = None,
 ) -> dict:
     """Draw ``n_samples`` frames, crop, assign folds, write the HDF5 and the list of frames used.
 
@@ -286,6 +289,8 @@ def preprocess_bagls(
         "n_bad_skipped": len(bad), "folds_by": folds_by,
         "subset": str(Path(subset).resolve()) if subset is not None else "",
     }
+    if data_settings is not None:   # the config's data keys that made this file (mpbench.data.freshness)
+        attrs[SETTINGS_ATTR] = json.dumps(preprocess_settings(data_settings), sort_keys=True)
     digest = write_h5(out_h5, images, masks, folds, sources, attrs, video_ids,
                       extra={"mask_pixels": mask_pixels, "mask_pixels_lost": lost})
     write_frame_list(frames_list, indices)

@@ -84,6 +84,8 @@ GLOTTIS_LEVEL = (10.0, 30.0)   # a video's gray level inside the opening
 APERTURE_FRACTION = 0.5        # videos showing the endoscope's black circular edge
 AGE_RANGES = ("10-20", "20-30", "30-40", "40-50", "50-60", "60-70", "70-80", "")
 SEXES = ("w", "W", "m", "M", "")
+# The marker the generator writes into its folder (marker_name): the folder is its own to replace.
+MARKER_PREFIX = ".mpbench-synthetic-"
 
 
 @dataclass(frozen=True)
@@ -198,10 +200,69 @@ def synthetic_frames(n_frames: int, seed: int = 0):
         yield n, img, mask, video.meta
 
 
-def write_synthetic_bagls(folder: str | Path, n_frames: int, seed: int = 0) -> Path:
-    """Write ``n_frames`` synthetic BAGLS frames (``N.png``, ``N_seg.png``, ``N.meta``) to ``folder``."""
+def marker_name(n_frames: int, seed: int) -> str:
+    """The marker file the generator writes first into its folder: names the frames' count and seed."""
+    return f"{MARKER_PREFIX}{n_frames}-seed{seed}.json"
+
+
+def _own_file(path: Path) -> bool:
+    """Whether ``path`` is a file this generator writes: a marker, ``N.png``, ``N_seg.png``, or an
+    ``N.meta`` whose "Subject disorder status" is ``"synthetic"``."""
+    name = path.name
+    if name.startswith(MARKER_PREFIX) and name.endswith(".json"):
+        return True
+    stem, dot, ext = name.partition(".")
+    number = stem[:-4] if stem.endswith("_seg") else stem
+    if not (number.isdigit() and path.is_file() and ext in ("png", "meta")):
+        return False
+    if ext == "png":
+        return True
+    try:
+        return json.loads(path.read_text()).get("Subject disorder status") == "synthetic"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def foreign_folder_problem(folder: str | Path, n_frames: int) -> str | None:
+    """Why the generator must not write into ``folder`` (None: it may).
+
+    It may write into a missing or empty folder, or one holding only what it wrote (a marker and
+    synthetic frames; a folder of an earlier mpbench without a marker counts when every file is one
+    of its frames). Anything else — a user's BAGLS copy, a notes file — is refused, so that
+    regenerating (which replaces the frames) never deletes what it did not write.
+    """
     folder = Path(folder)
+    if not folder.exists():
+        return None
+    if not folder.is_dir():
+        found = "is a file"
+    else:
+        entries = sorted(folder.iterdir())
+        foreign = next((p for p in entries if not _own_file(p)), None)
+        if foreign is None:
+            return None
+        found = f"holds files mpbench's synthetic generator did not write (e.g. {foreign.name}; {len(entries)} entries)"
+    return (f"data.bagls_dir {folder} {found}, and data.synthetic_frames is {n_frames}: generating "
+            "synthetic frames would replace it. Nothing was changed. To train on the frames there, set "
+            "data.synthetic_frames: 0; for synthetic frames, point data.bagls_dir at a new folder.")
+
+
+def write_synthetic_bagls(folder: str | Path, n_frames: int, seed: int = 0) -> Path:
+    """Write ``n_frames`` synthetic BAGLS frames (``N.png``, ``N_seg.png``, ``N.meta``) to ``folder``.
+
+    Refuses (``ValueError``, nothing changed) a folder holding anything it did not write
+    (:func:`foreign_folder_problem`); removes the frames and marker of an earlier call there, writes
+    its marker (:func:`marker_name`) first, then the frames.
+    """
+    folder = Path(folder)
+    problem = foreign_folder_problem(folder, n_frames)
+    if problem:
+        raise ValueError(problem)
     folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.iterdir():
+        old.unlink()
+    (folder / marker_name(n_frames, seed)).write_text(json.dumps(
+        {"written_by": "mpbench.data.synthetic", "n_frames": n_frames, "seed": seed}, indent=2))
     for n, img, mask, meta in synthetic_frames(n_frames, seed):
         Image.fromarray(img, "RGB").save(folder / f"{n}.png", compress_level=1)
         Image.fromarray(mask, "L").save(folder / f"{n}_seg.png", compress_level=1)
