@@ -11,6 +11,8 @@ rule summary:
         f"{RESULTS}/logs/summary.log",
     conda:
         "../envs/plots.yaml"
+    params:
+        stats=lambda wc: config["stats"],
     script:
         "../workflow/scripts/summary.py"
 

@@ -75,9 +75,9 @@ def test_speedup_over_folds_one_fold_bootstrap_several_folds_t_interval():
     folds = [stats.speedup(0.016 * (1 + rng.normal(0, 0.02, 30)), 0.010 * (1 + rng.normal(0, 0.02, 30)))
              for _ in range(4)]
     one = stats.speedup_over_folds(folds[:1])
-    assert one["method"] == "bootstrap, 1 fold" and one["ci_low"] < 1.6 < one["ci_high"]
+    assert one["method"].startswith("bootstrap within 1 run") and one["ci_low"] < 1.6 < one["ci_high"]
     many = stats.speedup_over_folds(folds)
-    assert many["n"] == 4 and many["method"] == "t over 4 folds" and many["ci_low"] < 1.6 < many["ci_high"]
+    assert many["n"] == 4 and many["method"] == "t over 4 runs" and many["ci_low"] < 1.6 < many["ci_high"]
     assert many["mean"] == pytest.approx(np.mean([f["speedup"] for f in folds]))
     assert stats.speedup_over_folds([])["mean"] is None
 
@@ -87,3 +87,14 @@ def test_a_single_timed_sample_gives_a_speedup_but_no_ci():
     assert r["speedup"] == pytest.approx(0.016 / 0.0105) and r["ci_low"] is None and r["ci_high"] is None
     one = stats.speedup_over_folds([r])
     assert one["ci_low"] is None and "no CI" in one["method"]
+
+
+def test_speedup_is_the_ratio_of_mean_times_the_paper_s_statistic():
+    ref, new = [0.010, 0.010, 0.040], [0.010, 0.010, 0.010]   # one slow epoch: the mean sees it, the median not
+    assert stats.speedup(ref, new)["speedup"] == pytest.approx(2.0)
+
+
+def test_cv_of_a_run_s_timed_samples():
+    assert stats.cv([1.0, 1.0, 1.0]) == 0.0
+    assert stats.cv([0.9, 1.1]) == pytest.approx(np.std([0.9, 1.1], ddof=1) / 1.0)
+    assert stats.cv([1.0]) is None and stats.cv([]) is None

@@ -1,4 +1,6 @@
 """summary.csv from real result files of every phase; a broken result file is named."""
+from pathlib import Path
+
 import pytest
 
 from mpbench.inference.bench import benchmark
@@ -79,9 +81,10 @@ def test_speedups_csv_has_a_ci_from_the_timed_samples_that_covers_a_known_ratio(
     sp = pd.read_csv(tmp_path / "speedups.csv")
     assert set(sp["phase"]) == {"train", "infer"} and (sp["n_folds"] == folds).all()
     for r in sp.itertuples():
-        assert r.ci_low < 1.5 < r.ci_high and r.ci_low < r.speedup_median < r.ci_high
-        assert r.speedup_median == pytest.approx(1.5, rel=0.03)
-        assert r.ci_method == ("bootstrap, 1 fold" if folds == 1 else "t over 3 folds")
+        assert r.ci_low < 1.5 < r.ci_high and r.ci_low < r.speedup_mean < r.ci_high
+        assert r.speedup_mean == pytest.approx(1.5, rel=0.03) and r.cv < 0.1 and pd.isna(r.differs)
+        assert r.ci_method.startswith("bootstrap within 1 run") if folds == 1 else r.ci_method == "t over 3 runs"
+        assert ("one run per side" in r.inconclusive_because) if folds == 1 else pd.isna(r.inconclusive_because)
 
 
 def test_speedup_ci_narrows_with_more_timed_samples(tmp_path):
@@ -117,3 +120,130 @@ def test_speedups_say_whether_both_sides_ran_in_the_same_memory_format(tmp_path,
         assert (r["channels_last"], r["reference_channels_last"]) == (formats["mixed_bf16"], formats["fp32"])
     else:
         assert summary["channels_last"].isna().all()
+
+
+def write_records(tmp_path, records):
+    from mpbench import record
+    paths = []
+    for i, rec in enumerate(records):
+        paths.append(tmp_path / f"r{i}.json")
+        record.write(paths[-1], [rec])
+    return paths
+
+
+def claim_config():
+    return {"train": {"devices": ["a100"], "precisions": ["fp32", "mixed_bf16"], "filters": [8],
+                      "frameworks": ["pytorch"]},
+            "figures": {"baseline": "fp32"}, "stats": {"iou_margin": 0.01},
+            "devices": {"a100": {"type": "cuda"}}}
+
+
+def test_speedups_csv_and_claims_csv_come_from_one_pairing_function(tmp_path, monkeypatch):
+    """Issue 25 item 4: one function pairs runs into speed-ups; change it and both tables change."""
+    import pandas as pd
+
+    from mpbench import claims
+    from mpbench.results import speedups
+    recs = []
+    for k in range(3):
+        for p, t in (("fp32", 0.015), ("mixed_bf16", 0.010)):
+            r = timed_record(p, k, t, seed=10 * k + len(p))
+            r["settings"]["device"] = "a100"
+            r["settings"]["filters"] = 64
+            recs.append(r)
+    paths = write_records(tmp_path, recs)
+    cfg = claim_config()
+    cfg["train"]["filters"] = [64]
+    claims_yaml = Path(__file__).resolve().parents[1] / "config" / "claims.yaml"
+
+    def both():
+        write_tables(paths, tmp_path / "s.csv", tmp_path / "sp.csv")
+        sp = pd.read_csv(tmp_path / "sp.csv")
+        table = claims.write(claims_yaml, paths, cfg, tmp_path / "c.csv", tmp_path / "c.md")
+        table = pd.read_csv(tmp_path / "c.csv")
+        return (sp.set_index("phase").loc["train", "speedup_mean"],
+                table.set_index("claim").loc["mp_training_faster_on_gpus", "measured"])
+    table_before, claim_before = both()
+    assert table_before == pytest.approx(1.5, rel=0.03) and claim_before == pytest.approx(table_before)
+    real = speedups.run_speedup
+    monkeypatch.setattr(speedups, "run_speedup", lambda ref, new, compare=speedups.TIMING: {
+        **real(ref, new, compare), "speedup": 2 * real(ref, new, compare)["speedup"]})
+    table_after, claim_after = both()
+    assert table_after == pytest.approx(2 * table_before) and claim_after == pytest.approx(2 * claim_before)
+
+
+def test_speedups_pair_only_runs_whose_timing_settings_agree_and_name_what_differs(tmp_path):
+    """Issue 23 case 7: data placement, framework version, commit differ between the two sides."""
+    recs = []
+    for k in range(3):
+        for p, t in (("fp32", 0.015), ("mixed_bf16", 0.010)):
+            r = timed_record(p, k, t, seed=10 * k + len(p))
+            ref = p == "fp32"
+            r["settings"].update(data_placement="host" if ref else "device", threads=2,
+                                 learning_rate=5e-4 if ref else 5e-3)
+            r["provenance"].update(torch="2.12.0" if ref else "2.13.0", git_commit="abc" if ref else "def")
+            recs.append(r)
+    _, sp = write_tables(write_records(tmp_path, recs), tmp_path / "s.csv", tmp_path / "sp.csv")
+    (r,) = sp[sp["phase"] == "train"].to_dict("records")
+    assert r["differs"] == ("data_placement: device vs host; framework_version: 2.13.0 vs 2.12.0; "
+                            "git_commit: def vs abc")
+    assert "settings differ" in r["inconclusive_because"] and "learning_rate" not in r["differs"]
+    agree = [{**x, "settings": {**x["settings"], "data_placement": "host", "learning_rate": 5e-4},
+              "provenance": {**x["provenance"], "torch": "2.13.0", "git_commit": "def"}} for x in recs]
+    _, sp = write_tables(write_records(tmp_path, agree), tmp_path / "s.csv", tmp_path / "sp.csv")
+    assert sp["differs"].isna().all() and sp["inconclusive_because"].isna().all()
+
+
+def test_noisy_timings_are_marked_in_speedups_csv(tmp_path):
+    import numpy as np
+    recs = []
+    for k in range(3):
+        for p, t in (("fp32", 0.015), ("mixed_bf16", 0.010)):
+            r = timed_record(p, k, t, seed=10 * k + len(p))
+            rng = np.random.default_rng(k + len(p))
+            samples = list(t * np.abs(1 + rng.normal(0, 0.25, 40)))
+            from mpbench import record
+            r["latency"] = record.latency(samples, unit="epoch")
+            recs.append(r)
+    _, sp = write_tables(write_records(tmp_path, recs), tmp_path / "s.csv", tmp_path / "sp.csv",
+                         stats_config={"max_cv": 0.10})
+    (r,) = sp.to_dict("records")
+    assert r["cv"] > 0.15 and "noisy timings" in r["inconclusive_because"] and "stats.max_cv 0.1" in \
+        r["inconclusive_because"]
+    _, sp = write_tables(write_records(tmp_path, recs), tmp_path / "s.csv", tmp_path / "sp.csv",
+                         stats_config={"max_cv": 0.5})
+    assert sp["inconclusive_because"].isna().all()
+
+
+def test_one_statistic_the_mean_for_every_phase(tmp_path):
+    """The paper's statistic is the mean: a TFLite/Edge TPU record that named the median is read as its mean."""
+    from mpbench import record
+    settings = {"framework": "tensorflow", "device": "cpu", "precision": "fp32", "filters": 8, "fold": 0}
+    samples = [0.001, 0.001, 0.001, 0.004]
+    lat = record.latency(samples, unit="repeat", statistic="median")
+    rec = record.make("edgetpu", settings, status="ok", prov={}, run_device="cpu-int8", batch_size=1, latency=lat,
+                      iou=0.8)
+    summary = summary_table(write_records(tmp_path, [rec]))
+    row = summary.iloc[0]
+    assert row["per_sample_s"] == pytest.approx(0.00175) and row["throughput"] == pytest.approx(1 / 0.00175)
+    assert record.latency(samples, unit="repeat")["statistic"] == "mean"
+
+
+@pytest.mark.parametrize(("edit", "key"), [
+    (lambda r: r.update(iou=5.0), "iou = 5.0"),
+    (lambda r: r.update(iou=float("nan")), "iou = nan"),
+    (lambda r: r["latency"].update(samples_s=[1e-298] * 3), "latency.samples_s[0] = 1e-298"),
+    (lambda r: r["latency"]["per_sample_s"].update(mean=-0.01), "latency.per_sample_s.mean = -0.01"),
+    (lambda r: r["latency"].update(throughput=1e298), "latency.throughput = 1e+298"),
+    (lambda r: r["latency"].update(throughput=float("nan")), "latency.throughput = nan"),
+    (lambda r: r.update(joules_per_sample=-3.0), "joules_per_sample = -3.0"),
+])
+def test_result_files_with_impossible_values_are_refused_naming_the_file_and_key(tmp_path, edit, key):
+    """Issue 23 case 9: IoU 5.0, a speed-up of 1e298, NaN where a number must be."""
+    rec = timed_record("fp32", 0, 0.01)
+    edit(rec)
+    (path,) = write_records(tmp_path, [rec])
+    with pytest.raises(ValueError, match="impossible value") as e:
+        summary_table([path])
+    msg = str(e.value)
+    assert str(path) in msg and key in msg and "\n" not in msg and "delete it and rerun" in msg

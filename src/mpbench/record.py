@@ -12,7 +12,9 @@ it was measured), ``variant``, ``batch_size``, ``model_path`` (the model measure
 training history, op lists, compiler log …), ``provenance`` and ``config_hash``.
 
 A result file is ``{"record_version": N, "records": [...]}``; :func:`read` names the file and what
-is wrong with it when it is not (an older format, a broken or foreign JSON).
+is wrong with it when it is not (an older format, a broken or foreign JSON), or when a record holds a
+value no measurement can have (:func:`impossible`: an IoU of 5.0, a time per sample of 1e-298 s, a
+NaN throughput), naming the key.
 """
 from __future__ import annotations
 
@@ -58,9 +60,9 @@ def error_text(exc: BaseException, limit: int = 300) -> str:
     return f"{type(exc).__name__}: {(lines[0] if lines else '')[:limit]}"
 
 
-def latency(per_sample_s: list[float], *, unit: str, statistic: str = "median", **extra) -> dict | None:
+def latency(per_sample_s: list[float], *, unit: str, statistic: str = "mean", **extra) -> dict | None:
     """The latency block: per-sample times of each timed unit (epoch or repeat), their summary and
-    the throughput from ``statistic`` (training: the mean, as the paper defines per-sample time)."""
+    the throughput from ``statistic`` (the mean, as the paper defines per-sample time, for every stage)."""
     if not per_sample_s:
         return None
     s = summarize(per_sample_s)
@@ -133,7 +135,85 @@ def read(path) -> list[dict]:
     need = ("stage", "status", "settings")
     if not isinstance(records, list) or not all(isinstance(r, dict) and all(k in r for k in need) for r in records):
         raise ResultFileError(f"{path}: 'records' must be a list of records with {need}; {rerun}")
+    for i, rec in enumerate(records):
+        bad = impossible(rec)
+        if bad:
+            raise ResultFileError(f"{path}: record {i} ({rec['stage']}) has an impossible value: {bad}; {rerun}")
     return records
+
+
+# What a measurement can be: a per-sample time between a nanosecond and a day (no device runs this
+# U-Net on a 224×224 frame faster, and no timing loop waits longer), an IoU within [0, 1].
+SECONDS_PER_SAMPLE = (1e-9, 86_400.0)
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def impossible(rec: dict) -> str | None:
+    """The first value of ``rec`` no measurement can have, as ``key = value (why)``; None when all are possible.
+
+    Checked: ``iou`` and ``reference_iou`` (a number within [0, 1] or null), the latency block (every
+    per-sample time and summary statistic finite and within :data:`SECONDS_PER_SAMPLE`, std and IQR
+    finite and not negative, ``throughput`` equal to 1 / the time its ``statistic`` names),
+    ``joules_per_sample`` and ``peak_memory_bytes`` (finite, not negative, or null), the per-image IoUs
+    (NaN marks an image not scored; any other value within [0, 1]).
+    """
+    import math
+
+    def finite(v):
+        return _number(v) and math.isfinite(v)
+
+    for key in ("iou", "reference_iou"):
+        v = rec.get(key)
+        if v is not None and not (finite(v) and 0.0 <= v <= 1.0):
+            return f"{key} = {v!r} (an IoU is a number within [0, 1])"
+    for key in ("joules_per_sample", "peak_memory_bytes"):
+        v = rec.get(key)
+        if v is not None and not (finite(v) and v >= 0):
+            return f"{key} = {v!r} (must be a finite number, not negative)"
+    packed = (rec.get("details") or {}).get("per_image_iou") if isinstance(rec.get("details"), dict) else None
+    if isinstance(packed, dict):
+        try:
+            _, values = unpack_per_image(packed)
+        except (KeyError, TypeError, ValueError) as e:
+            return f"details.per_image_iou ({e!r}: not the packed form record.per_image writes)"
+        import numpy as np
+        out = values[np.isfinite(values) & ((values < 0) | (values > 1))]
+        if len(out):
+            return f"details.per_image_iou holds {float(out[0])!r} (an IoU is a number within [0, 1])"
+    lat = rec.get("latency")
+    if lat is None:
+        return None
+    if not isinstance(lat, dict):
+        return f"latency = {lat!r} (must be an object)"
+    lo, hi = SECONDS_PER_SAMPLE
+
+    def seconds(v):
+        return finite(v) and lo <= v <= hi
+
+    samples = lat.get("samples_s") or []
+    if not isinstance(samples, list):
+        return f"latency.samples_s = {samples!r} (must be a list of seconds)"
+    for j, v in enumerate(samples):
+        if not seconds(v):
+            return f"latency.samples_s[{j}] = {v!r} (a time per sample must lie within {lo:g}-{hi:g} s)"
+    per = lat.get("per_sample_s") or {}
+    if not isinstance(per, dict):
+        return f"latency.per_sample_s = {per!r} (must be an object)"
+    for key in ("mean", "median", "min", "max"):
+        if key in per and not seconds(per[key]):
+            return f"latency.per_sample_s.{key} = {per[key]!r} (a time per sample must lie within {lo:g}-{hi:g} s)"
+    for key in ("std", "iqr"):
+        if per.get(key) is not None and not (finite(per[key]) and per[key] >= 0):
+            return f"latency.per_sample_s.{key} = {per[key]!r} (must be finite, not negative)"
+    tp, statistic = lat.get("throughput"), per.get(lat.get("statistic"))
+    if tp is not None and not (finite(tp) and tp > 0 and (statistic is None or math.isclose(tp * statistic, 1.0,
+                                                                                         rel_tol=1e-6))):
+        return (f"latency.throughput = {tp!r} (must be 1 / latency.per_sample_s.{lat.get('statistic')} = "
+                f"1 / {statistic!r})")
+    return None
 
 
 def read_one(path) -> dict:

@@ -8,8 +8,12 @@ Accuracy (two models of the same fold, scored on the same validation images):
   of the two one-sided p-values.
 
 Speed (the paper's speed-up = throughput ratio = time per sample of the reference / of the new):
-the ratio of the medians of the timed samples (per-epoch times in training, per-repeat times in
-inference), with a 95 % bootstrap CI that resamples each side's samples independently.
+the ratio of the means of the timed samples (per-epoch times in training, per-repeat times in
+inference; the paper's statistic is the mean, and throughput is 1 / mean time per sample), with a 95 %
+bootstrap CI that resamples each side's samples independently. That CI covers the timing noise
+*within* the two runs, not the drift *between* runs (another job, another moment on a shared
+machine): only repeated runs (folds as the unit, :func:`over_folds`) cover that. :func:`cv` is the
+spread of one run's timed samples (the noise guard of :mod:`mpbench.results.speedups`).
 
 Over folds, the fold is the unit: the mean of the per-fold values and a t-interval over them (none
 for a single fold; :func:`speedup_over_folds` and :func:`difference_over_folds` then keep that fold's
@@ -63,20 +67,29 @@ def tost(d, margin: float) -> float:
 
 
 def speedup(ref_seconds, new_seconds, n_boot: int = N_BOOT, seed: int | None = None) -> dict:
-    """Throughput ratio new/ref from per-sample times (ratio of medians) and its 95 % bootstrap CI
-    (none when a side has a single timed sample: one sample shows no spread to resample)."""
+    """Throughput ratio new/ref from per-sample times (ratio of the mean times: the paper's statistic)
+    and its 95 % bootstrap CI (none when a side has a single timed sample: one sample shows no spread
+    to resample). The CI is of one pair of runs: timing noise within them, not drift between runs."""
     ref, new = np.asarray(ref_seconds, dtype=np.float64), np.asarray(new_seconds, dtype=np.float64)
     if not len(ref) or not len(new):
         raise ValueError("speed-up needs timed samples on both sides")
-    point = float(np.median(ref) / np.median(new))
+    point = float(ref.mean() / new.mean())
     if len(ref) < 2 or len(new) < 2:
         return {"speedup": point, "ci_low": None, "ci_high": None, "n_ref": len(ref), "n_new": len(new)}
     rng = _rng(seed)
-    ref_b = np.median(ref[rng.integers(0, len(ref), (n_boot, len(ref)))], axis=1)
-    new_b = np.median(new[rng.integers(0, len(new), (n_boot, len(new)))], axis=1)
+    ref_b = ref[rng.integers(0, len(ref), (n_boot, len(ref)))].mean(axis=1)
+    new_b = new[rng.integers(0, len(new), (n_boot, len(new)))].mean(axis=1)
     ratios = ref_b / new_b
     return {"speedup": point, "ci_low": float(np.quantile(ratios, 0.025)),
             "ci_high": float(np.quantile(ratios, 0.975)), "n_ref": len(ref), "n_new": len(new)}
+
+
+def cv(seconds) -> float | None:
+    """Coefficient of variation (std with ddof 1 / mean) of one run's timed samples; None below 2 samples."""
+    v = np.asarray(seconds if seconds is not None else [], dtype=np.float64)
+    if len(v) < 2 or not np.all(np.isfinite(v)) or v.mean() <= 0:
+        return None
+    return float(sps.variation(v, ddof=1))
 
 
 def over_folds(values, margin: float | None = None) -> dict:
@@ -96,15 +109,17 @@ def over_folds(values, margin: float | None = None) -> dict:
 
 
 def speedup_over_folds(per_fold: list[dict]) -> dict:
-    """Over folds of :func:`speedup` results: mean of the fold speed-ups with a t-interval over folds;
-    with one fold, that fold's bootstrap CI. ``method`` says which."""
+    """Over runs (folds, or repeated jobs) of :func:`speedup` results: mean of the run speed-ups with a
+    t-interval over runs (the run as the unit: it covers run-to-run drift); with one run, that run's
+    bootstrap CI, which covers only the noise within it. ``method`` says which."""
     if not per_fold:
         return {"n": 0, "mean": None, "ci_low": None, "ci_high": None, "method": None}
     if len(per_fold) == 1:
         s = per_fold[0]
         return {"n": 1, "mean": s["speedup"], "ci_low": s["ci_low"], "ci_high": s["ci_high"],
-                "method": "bootstrap, 1 fold" if s["ci_low"] is not None else "1 fold, a single timed sample: no CI"}
-    return {**over_folds([s["speedup"] for s in per_fold]), "method": f"t over {len(per_fold)} folds"}
+                "method": "bootstrap within 1 run (timing noise only, not run-to-run drift)"
+                if s["ci_low"] is not None else "1 run, a single timed sample: no CI"}
+    return {**over_folds([s["speedup"] for s in per_fold]), "method": f"t over {len(per_fold)} runs"}
 
 
 def difference_over_folds(per_fold: list[dict], margin: float) -> dict:

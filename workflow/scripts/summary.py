@@ -2,4 +2,4 @@ from mpbench.logs import setup
 from mpbench.results.tables import write_tables
 
 setup(snakemake.log[0])
-write_tables(snakemake.input, snakemake.output.summary, snakemake.output.speedups)
+write_tables(snakemake.input, snakemake.output.summary, snakemake.output.speedups, stats_config=snakemake.params.stats)

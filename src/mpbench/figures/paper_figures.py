@@ -88,14 +88,15 @@ def _support_note(levels) -> str:
 def grid_from_tables(summary: pd.DataFrame, config: dict | None = None) -> dict:
     """The expected cells: from the config's train grid when given, else what the table holds."""
     if config is not None:
+        from ..results.speedups import baseline
         t = config["train"]
         return {**{k: list(t[k]) for k in ("frameworks", "devices", "precisions", "filters")},
-                "baseline": config["figures"]["baseline"]}
+                "baseline": baseline(config)[0]}
     tr = summary[summary["phase"] == "train"]
     precisions = sorted(tr["precision"].dropna().unique())
     return {"frameworks": sorted(tr["framework"].dropna().unique()), "devices": sorted(tr["device"].dropna().unique()),
             "precisions": precisions, "filters": sorted(int(f) for f in tr["filters"].dropna().unique()),
-            "baseline": "tf32" if "tf32" in precisions and "fp32" not in precisions else "fp32"}
+            "baseline": "tf32" if "tf32" in precisions else "fp32"}   # the paper's float32 where trained
 
 
 def cell(df: pd.DataFrame, value: str, **where) -> dict:
@@ -213,7 +214,7 @@ def fig2(summary, speedups, grid, filters=None, reference_overlay=False):
         if c["status"] == "ok":
             levels.append(_support(train, framework=fw, device=dev, precision=p))
             _mark_support(a, x, c["mean"] * MS, levels[-1], f"{fw}/{dev}/{p}/f{f}")
-    a.set_ylabel(f"training time per sample, {precision_label(base)} (ms)")
+    a.set_ylabel(f"mean training time per sample, {precision_label(base)} (ms)")
     a.set_title(f"(a) {precision_label(base)} training, f={f}")
     sp = speedups[(speedups["phase"] == "train") & (speedups["filters"] == f) & (speedups["reference"] == base)]
     positions = {}
@@ -237,7 +238,7 @@ def fig2(summary, speedups, grid, filters=None, reference_overlay=False):
     b.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
     if reference_overlay:
         _overlay_reference(b, "fig2b", positions)
-    label_axes(b, ylabel=f"training speed-up over\n{precision_label(base)} (throughput ratio)",
+    label_axes(b, ylabel=f"training speed-up over\n{precision_label(base)} (ratio of mean throughputs)",
                title=f"(b) speed-up, f={f} (hatch = precision)")
     fig.suptitle(f"Fig. 2 — training time and mixed-precision speed-up ((a) error bars: std over folds; "
                  f"(b) {_speedup_bars(sp)})" + _support_note(levels), fontsize=10)
@@ -276,7 +277,7 @@ def fig3(summary, speedups, grid, margin=None):
     if margin:
         _equivalence_bands(ax, train, grid, groups, margin)
     ax.set_ylim(0, 1)
-    ax.set_ylabel("validation IoU (dot: one fold and f; bar: mean)")
+    ax.set_ylabel("mean validation IoU per image (dot: one fold and f; bar: mean)")
     ax.set_title("Fig. 3 — validation IoU, float32 vs mixed precision"
                  + ("\n(emulated: fewer epochs, IoU not comparable)" if capped else ""), fontsize=10, pad=22)
     legend_outside(ax)   # the band's entry
@@ -348,7 +349,7 @@ def fig4(summary, speedups, grid, device, batch_size=None):
     _lines(b, infer, "per_sample_s", grid["filters"], "filters", series(infer))
     for ax, what in ((a, "training"), (b, f"inference (batch {bs})")):
         _filters_axis(ax, grid["filters"])
-        ax.set_ylabel(f"{what} time per sample (ms)")
+        ax.set_ylabel(f"mean {what} time per sample (ms)")
     a.set_title(f"(a) training on {device}")
     b.set_title(f"(b) inference on {device}")
     legend_outside(b)
@@ -387,7 +388,7 @@ def fig5(summary, speedups, grid):
                         mark_missing(ax, f, st if st != "ok" else "missing", f"{key}@{f}")
         ax.axhline(1.0, color="black", linewidth=0.8, linestyle=":")
         _filters_axis(ax, grid["filters"])
-        label_axes(ax, ylabel=f"training speed-up over {precision_label(_baseline(grid))}",
+        label_axes(ax, ylabel=f"training speed-up over {precision_label(_baseline(grid))} (ratio of mean throughputs)",
                    title=f"({tag}) {FRAMEWORK_LABEL[fw]}")
     fig.suptitle(f"Fig. 5 — training speed-up vs model size ({_speedup_bars(sp)})" + _support_note(levels),
                  fontsize=10)
@@ -415,7 +416,7 @@ def fig6(summary, speedups, grid, filters=None):
         if batches:
             ax.set_xticks(batches, [str(b) for b in batches])
         _log_y(ax)
-        label_axes(ax, xlabel="batch size", ylabel="inference time per image (ms)",
+        label_axes(ax, xlabel="batch size", ylabel="mean inference time per image (ms)",
                    title=f"({tag}) {FRAMEWORK_LABEL[fw]}, f={f}")
     fig.suptitle("Fig. 6 — inference time per image vs batch size (mean over repeats and folds)"
                  + _support_note(levels), fontsize=10)
@@ -463,12 +464,12 @@ def fig7(summary, speedups, grid):
     for ax in (a, b):
         _filters_axis(ax, grid["filters"])
     _log_y(a)
-    a.set_ylabel("inference time per image, batch 1 (ms)")
+    a.set_ylabel("mean inference time per image, batch 1 (ms)")
     a.set_title("(a) batch-1 inference")
     ious = [v for ln in b.get_lines() if not str(ln.get_gid()).startswith("missing") for v in ln.get_ydata()]
     # Zoomed to the data (int8 vs float differences are small), never above 1.
     b.set_ylim(max(0.0, np.floor((min(ious) - 0.05) * 10) / 10) if ious else 0.0, 1.0)
-    b.set_ylabel("IoU on the same validation images")
+    b.set_ylabel("mean IoU per image, same validation images")
     b.set_title("(b) int8 vs float IoU")
     legend_outside(a)
     legend_outside(b)
@@ -494,7 +495,7 @@ def fig_energy(summary, speedups, grid, filters=None):
         ran = cell(train, "per_sample_s", framework=fw, device=dev, precision=p)["status"] == "ok"
         _bar(ax, x, c, f"{fw}/{dev}/{p}/f{f}", device_colour(dev), PRECISION_HATCH.get(p, ""), width, scale=1.0,
              label=precision_label(p) if first else None, missing="no NVML" if ran else None)
-    label_axes(ax, ylabel="GPU energy per training sample (J)",
+    label_axes(ax, ylabel="mean GPU energy per training sample (J)",
                title=f"Energy per training sample, f={f} (NVML; first epoch excluded; hatch = precision)", fontsize=10)
     return fig
 

@@ -12,7 +12,9 @@ scored: Δ = mean over those images of IoU(A) − IoU(B), with :func:`mpbench.st
   variant, the QAT int8 model, the int8 model on the Edge TPU or its ``cpu-int8`` stand-in, named in
   ``run_device``) vs the trained model it comes from (its training record's best weights);
 - ``tflite_cpu: precision vs baseline``: the same TFLite variant of a model trained in precision A vs
-  of the baseline-trained one.
+  of the baseline-trained one;
+- ``f vs largest f``: a training run at model size f vs the run of the same framework, device,
+  precision and fold at the grid's largest f (Fig. 3: "all model sizes reach about the same IoU").
 
 A pair without per-image IoU on both sides (results from before they were stored) falls back to the
 difference of the two mean IoUs (for a derived model: its IoU minus the float IoU in its record),
@@ -101,6 +103,11 @@ def pairs(m: pd.DataFrame, baseline: str):
         b = by_cell.get((a["framework"], a["device"], a["precision"], a["filters"], a["fold"]))
         ref = _number(a.get("float_iou"))
         yield f"{a['phase']} vs float", a, b, ref if ref is not None or b is None else b.get("val_iou"), None
+    largest = train.groupby(["framework", "device", "precision"])["filters"].transform("max")
+    for _, a in train[train["filters"] < largest].iterrows():
+        b = by_cell.get((a["framework"], a["device"], a["precision"], largest[a.name], a["fold"]))
+        if b is not None:
+            yield "f vs largest f", a, b, b.get("val_iou"), _cut_short(a, b)
     tfl = m[m["phase"] == "tflite_cpu"]
     base = {(r["framework"], r["device"], r["variant"], r["filters"], r["fold"]): r
             for _, r in tfl[tfl["precision"] == baseline].iterrows()}

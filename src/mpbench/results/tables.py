@@ -4,7 +4,9 @@
 one TFLite variant on the CPU, one quantization-aware-trained int8 model (``qat``), one Edge TPU
 (or ``cpu-int8``) run. ``device`` is where the model
 was trained, ``run_device`` where the row was measured. Times are seconds per sample (image):
-``per_sample_s`` the paper's statistic (the mean over timed epochs or repeats), its median beside it.
+``per_sample_s`` is the paper's statistic, the *mean* over the timed epochs or repeats, for every
+phase (training, GPU/CPU inference, TFLite, Edge TPU alike, whatever statistic an older record
+named), ``throughput`` = 1 / ``per_sample_s``; the median and std are beside it.
 ``val_iou`` is the mean over validation images of each image's IoU (threshold 0.5; an image with an
 empty mask and an empty prediction scores ``evaluation.empty_iou``), ``val_iou_pooled`` the pooled
 IoU (Σ intersection / Σ union) beside it; ``float_iou`` the float model's, for derived models.
@@ -19,27 +21,30 @@ none); such a run's IoU is from fewer epochs (``note`` says so).
 
 ``speedups.csv``: throughput of each precision over a reference precision (``fp32``; also ``tf32``
 where present), per usage scenario — framework × device × f × batch size — and fold, then mean and
-std over folds (the paper's definition: ratio of throughputs; std is empty for a single fold).
-Beside it the uncertainty from the timed samples (each epoch's or repeat's per-sample time, kept in
-the records): ``speedup_median``, the ratio of the median times (mean over folds), and its 95 % CI
-``ci_low``–``ci_high`` — one fold: a bootstrap of the ratio of medians; several: a t-interval over
-the fold values (the fold as the unit); ``ci_method`` says which (:mod:`mpbench.stats`).
-Only ``ok`` rows count. For PyTorch, ``channels_last`` and ``reference_channels_last`` give the memory
-format of each side and ``same_format`` whether they agree (``train.channels_last: auto`` picks NCHW
-for float32 and NHWC for the reduced precisions): a ratio across formats includes the format's effect.
+std over folds (the paper's definition: ratio of throughputs; std is empty for a single fold), from
+:func:`mpbench.results.speedups.pair`, the one pairing the claims use too: the 95 % CI of
+``speedup_mean`` (``ci_low``–``ci_high``; ``ci_method``: a t-interval over runs, or one run's bootstrap),
+``n_runs``, the noise guard ``cv`` (largest coefficient of variation of a run's timed samples),
+``differs`` (timing-relevant settings or versions that differ between the paired runs) and
+``inconclusive_because`` (why no verdict may be drawn from the row: one run, noisy, settings differ).
+The rules are in that module's doc. Only ``ok`` rows count. For PyTorch, ``channels_last`` and
+``reference_channels_last`` give the memory format of each side and ``same_format`` whether they
+agree (``train.channels_last: auto`` picks NCHW for float32 and NHWC for the reduced precisions): a
+ratio across formats includes the format's effect.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from .. import io, record, stats, support
+from .. import io, record, support
+from . import speedups as pairing
 
 COLUMNS = ["phase", "framework", "device", "run_device", "precision", "precision_support", "variant", "filters",
            "batch_size", "fold", "status", "per_sample_s", "per_sample_median_s", "per_sample_std_s", "throughput",
            "joules_per_sample", "val_iou", "val_iou_pooled", "float_iou", "channels_last", "fused_adam",
-           "data_placement", "epochs", "epoch_cap", "best_epoch",
-           "peak_memory_bytes", "framework_version",
-           "gpu_name", "driver", "cuda", "cudnn", "hostname", "git_commit", "note", "source"]
+           "data_placement", "threads", "cudnn_benchmark", "samples_limit", "upsampling", "epochs", "epoch_cap",
+           "best_epoch", "peak_memory_bytes", "framework_version", "gpu_name", "driver", "cuda", "cudnn", "cpu",
+           "hostname", "mpbench_version", "git_commit", "note", "source"]
 SCENARIO = ["phase", "framework", "device", "filters", "batch_size"]
 SUMMARY_STAGES = ("train", "infer", "tflite_cpu", "qat", "edgetpu")   # edgetpu_compile: no measurement
 
@@ -50,50 +55,43 @@ def row_from_record(rec: dict, source: str) -> dict:
     lat = rec.get("latency") or {}
     per = lat.get("per_sample_s") or {}
     details = rec.get("details") or {}
+    mean = per.get("mean")
     return {
         "phase": rec["stage"], "framework": s.get("framework"), "device": s.get("device"),
         "run_device": rec.get("run_device"), "precision": s.get("precision"),
         "precision_support": support.of_record(rec), "variant": rec.get("variant"),
         "filters": s.get("filters"), "batch_size": rec.get("batch_size"), "fold": s.get("fold"),
         "status": rec["status"],
-        "per_sample_s": per.get(lat.get("statistic")), "per_sample_median_s": per.get("median"),
-        "per_sample_std_s": per.get("std"),
-        "throughput": lat.get("throughput"), "joules_per_sample": rec.get("joules_per_sample"),
+        "per_sample_s": mean, "per_sample_median_s": per.get("median"), "per_sample_std_s": per.get("std"),
+        "throughput": 1.0 / mean if mean else None, "joules_per_sample": rec.get("joules_per_sample"),
         "val_iou": rec.get("iou"), "val_iou_pooled": details.get("iou_pooled"), "float_iou": rec.get("reference_iou"),
         "channels_last": s.get("channels_last") if s.get("framework") == "pytorch" else None,   # PyTorch's only
-        "fused_adam": s.get("fused_adam"),
-        "data_placement": s.get("data_placement"),
+        "fused_adam": s.get("fused_adam"), "data_placement": s.get("data_placement"), "threads": s.get("threads"),
+        "cudnn_benchmark": s.get("cudnn_benchmark"), "samples_limit": s.get("samples_limit"),
+        "upsampling": s.get("upsampling"),
         "epochs": details.get("epochs") if rec["stage"] in ("train", "qat") else None,
         "epoch_cap": (details.get("epoch_cap") or {}).get("max_epochs") if rec["stage"] == "train" else None,
         "best_epoch": details.get("best_epoch"), "peak_memory_bytes": rec.get("peak_memory_bytes"),
         "framework_version": p.get("torch") or p.get("tensorflow"), "gpu_name": p.get("gpu"),
-        "driver": p.get("nvidia_driver"), "cuda": p.get("cuda"), "cudnn": p.get("cudnn"),
-        "hostname": p.get("hostname"), "git_commit": p.get("git_commit"), "note": rec.get("note"), "source": source,
+        "driver": p.get("nvidia_driver"), "cuda": p.get("cuda"), "cudnn": p.get("cudnn"), "cpu": p.get("cpu"),
+        "hostname": p.get("hostname"), "mpbench_version": p.get("mpbench"), "git_commit": p.get("git_commit"),
+        "note": rec.get("note"), "source": source,
     }
-
-
-def _key(values) -> tuple:
-    """A hashable cell key: missing values as None, whole numbers as int."""
-    return tuple(None if v is None or pd.isna(v) else int(v) if isinstance(v, (int, float)) and float(v).is_integer()
-                 else v for v in values)
-
-
-SAMPLE_KEY = SCENARIO + ["fold", "precision"]
 
 
 def summary_table(paths, samples: dict | None = None) -> pd.DataFrame:
     """One row per measurement; ``samples``, when given, is filled with the timed samples of every
-    ``ok`` row (:data:`SAMPLE_KEY` → per-sample seconds of each epoch or repeat)."""
+    ``ok`` row (row position in the table → per-sample seconds of each epoch or repeat)."""
     rows = []
     for p in sorted(str(p) for p in paths):
         for rec in record.read(p):
             if rec["stage"] in SUMMARY_STAGES:
                 try:
                     row = row_from_record(rec, p)
-                    rows.append(row)
                     timed = (rec.get("latency") or {}).get("samples_s")
                     if samples is not None and timed and row["status"] == "ok":
-                        samples[_key(row[k] for k in SAMPLE_KEY)] = timed
+                        samples[len(rows)] = timed
+                    rows.append(row)
                 except (KeyError, TypeError, AttributeError) as e:
                     raise record.ResultFileError(f"{p}: a {rec['stage']} record of the wrong shape ({e!r}); "
                                                  "delete it and rerun the job that writes it") from e
@@ -103,72 +101,34 @@ def summary_table(paths, samples: dict | None = None) -> pd.DataFrame:
     return df
 
 
-CI_COLUMNS = ["speedup_median", "ci_low", "ci_high", "ci_method"]
+SPEEDUP_COLUMNS = SCENARIO + ["precision", "precision_support", "reference", *pairing.COLUMNS,
+                              "channels_last", "reference_channels_last", "same_format"]
 
 
-def _intervals(m: pd.DataFrame, ref: str, samples: dict) -> dict[tuple, dict]:
-    """Per scenario and precision (key): :func:`mpbench.stats.speedup` of each fold's timed samples,
-    then :func:`mpbench.stats.speedup_over_folds`, as the :data:`CI_COLUMNS`."""
-    folds: dict[tuple, list[dict]] = {}
-    for r in m.to_dict("records"):
-        cell = [r[k] for k in SCENARIO]
-        a = samples.get(_key([*cell, r["fold"], ref]))
-        b = samples.get(_key([*cell, r["fold"], r["precision"]]))
-        if a and b:
-            folds.setdefault(_key([*cell, r["precision"]]), []).append(stats.speedup(a, b))
-    out = {}
-    for key, per_fold in folds.items():
-        s = stats.speedup_over_folds(per_fold)
-        out[key] = {"speedup_median": s["mean"], "ci_low": s["ci_low"], "ci_high": s["ci_high"],
-                    "ci_method": s["method"]}
-    return out
+def speedup_table(summary: pd.DataFrame, references=("fp32", "tf32"), samples: dict | None = None,
+                  max_cv: float = pairing.DEFAULT_MAX_CV) -> pd.DataFrame:
+    """Speed-ups per scenario (module doc) by :func:`mpbench.results.speedups.pair`; ``samples`` (from
+    :func:`summary_table`, by row position) adds the CIs and the noise guard."""
+    ok = summary.reset_index(drop=True)
+    if samples:
+        ok = ok.assign(samples_s=[samples.get(i) for i in range(len(ok))])
+    ok = ok[(ok["status"] == "ok") & ok["phase"].isin(["train", "infer"]) & ok["throughput"].notna()]
+    out = [r for ref in references for r in pairing.pair(ok, vary="precision", ref=ref, keys=SCENARIO, max_cv=max_cv)]
+    table = pd.DataFrame(out).reindex(columns=SPEEDUP_COLUMNS)
+    # PyTorch memory formats of the two sides (train.channels_last: auto gives them per precision):
+    # a ratio over a reference in another format mixes the format's effect into the precision's.
+    table["same_format"] = [None if pd.isna(a) or pd.isna(b) else bool(a) == bool(b)
+                            for a, b in zip(table["channels_last"], table["reference_channels_last"], strict=True)]
+    return table
 
 
-def _one(values: pd.Series):
-    """The value a group's rows share (None when they differ or have none)."""
-    v = values.dropna().unique()
-    return v[0] if len(v) == 1 else None
-
-
-def speedup_table(summary: pd.DataFrame, references=("fp32", "tf32"), samples: dict | None = None) -> pd.DataFrame:
-    """Speed-ups per scenario (module doc); ``samples`` (from :func:`summary_table`) adds the CIs."""
-    ok = summary[(summary["status"] == "ok") & summary["phase"].isin(["train", "infer"])
-                 & summary["throughput"].notna()]
-    out = []
-    for ref in references:
-        base = ok[ok["precision"] == ref].reindex(columns=SCENARIO + ["fold", "throughput", "channels_last"]).rename(
-            columns={"throughput": "ref", "channels_last": "reference_channels_last"})
-        other = ok[ok["precision"] != ref].reindex(columns=SCENARIO + ["fold", "precision", "precision_support",
-                                                                       "throughput", "channels_last"])
-        m = other.merge(base, on=SCENARIO + ["fold"])
-        if m.empty:
-            continue
-        m["speedup"] = m["throughput"] / m["ref"]
-        g = m.groupby(SCENARIO + ["precision"], dropna=False)
-        agg = g.agg(speedup_mean=("speedup", "mean"), speedup_std=("speedup", "std"), n_folds=("speedup", "count"),
-                    precision_support=("precision_support", support.combine),
-                    channels_last=("channels_last", _one), reference_channels_last=("reference_channels_last", _one)
-                    ).reset_index()
-        agg["reference"] = ref
-        # PyTorch memory formats of the two sides (train.channels_last: auto gives them per precision):
-        # a ratio over a reference in another format mixes the format's effect into the precision's.
-        agg["same_format"] = [None if pd.isna(a) or pd.isna(b) else bool(a) == bool(b)
-                              for a, b in zip(agg["channels_last"], agg["reference_channels_last"], strict=True)]
-        if samples:
-            ci = _intervals(m, ref, samples)
-            found = [ci.get(_key(r), {}) for r in agg[SCENARIO + ["precision"]].itertuples(index=False)]
-            for col in CI_COLUMNS:
-                agg[col] = [f.get(col) for f in found]
-        out.append(agg)
-    cols = SCENARIO + ["precision", "precision_support", "reference", "speedup_mean", "speedup_std", "n_folds"] \
-        + CI_COLUMNS + ["channels_last", "reference_channels_last", "same_format"]
-    return pd.concat(out, ignore_index=True).reindex(columns=cols) if out else pd.DataFrame(columns=cols)
-
-
-def write_tables(paths, summary_csv, speedups_csv) -> tuple[pd.DataFrame, pd.DataFrame]:
+def write_tables(paths, summary_csv, speedups_csv, stats_config: dict | None = None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """summary.csv and speedups.csv; ``stats_config``: the config's ``stats`` section (``max_cv``)."""
     samples: dict = {}
     summary = summary_table(paths, samples)
-    speedups = speedup_table(summary, samples=samples)
+    speedups = speedup_table(summary, samples=samples,
+                             max_cv=(stats_config or {}).get("max_cv", pairing.DEFAULT_MAX_CV))
     for df, path in ((summary, summary_csv), (speedups, speedups_csv)):
         io.write_text(path, df.to_csv(index=False))
     return summary, speedups
