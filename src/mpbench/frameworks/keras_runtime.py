@@ -46,7 +46,7 @@ def load_keras_model(path, keras=None):
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: rule train_tensorflow writes it (rerun snakemake)")
     try:
-        return keras.models.load_model(path, compile=False)
+        return keras.models.load_model(path, compile=False, safe_mode=True)   # no Lambda code: data only
     except Exception as e:
         raise damaged(path, e, "a Keras model (.keras zip)", "train_tensorflow") from e
 

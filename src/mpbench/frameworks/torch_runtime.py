@@ -142,7 +142,7 @@ class TorchRuntime:
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist: rule train_pytorch writes it (rerun snakemake)")
         try:
-            saved = torch.load(path, map_location="cpu")
+            saved = torch.load(path, map_location="cpu", weights_only=True)   # data, never code
             spec = UNetSpec(**saved["spec"]) if saved.get("spec") else UNetSpec(self.s.filters,
                                                                                  upsampling=self.s.upsampling)
             state_dict = saved["state_dict"]

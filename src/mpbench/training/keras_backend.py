@@ -5,11 +5,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import io
 from ..frameworks.keras_runtime import KerasRuntime, dice_loss
 from ..io import atomic_path
 from ..metrics import iou_scores
 from ..models import UNetSpec
 from ..settings import RunSettings
+
+RNG_FILE = "last_rng.json"   # the state of the generator that shuffles the training frames
 
 
 class KerasBackend:
@@ -96,23 +99,26 @@ class KerasBackend:
         return self.rt.peak_memory_bytes()
 
     # --- persistence -------------------------------------------------------------------------
+    # A checkpoint holds data only, nothing that runs code when read (it may come from a copied results
+    # folder): weights in HDF5, optimiser variables as plain arrays (read without pickle), the shuffling
+    # generator's state as JSON. Checkpoints of format 2 kept that state as a pickled object array; they
+    # are set aside as stale (mpbench.training.loop.CHECKPOINT_FORMAT), never unpickled.
     def save_checkpoint(self, folder: Path):
         folder = Path(folder)
         with atomic_path(folder / "last.weights.h5") as tmp:
             self.model.save_weights(tmp)
         with atomic_path(folder / "last_optimizer.npz") as tmp:
             np.savez(tmp, *[v.numpy() for v in self.opt.variables])
-        with atomic_path(folder / "last_rng.npy") as tmp:
-            np.save(tmp, np.array(self.rng.bit_generator.state, dtype=object), allow_pickle=True)
+        io.write_json(folder / RNG_FILE, self.rng.bit_generator.state)
 
     def load_checkpoint(self, folder: Path):
         folder = Path(folder)
         self.model.load_weights(folder / "last.weights.h5")
-        with np.load(folder / "last_optimizer.npz") as z:
+        with np.load(folder / "last_optimizer.npz", allow_pickle=False) as z:
             values = [z[f"arr_{i}"] for i in range(len(z.files))]
         for var, val in zip(self.opt.variables, values, strict=True):
             var.assign(val)
-        self.rng.bit_generator.state = np.load(folder / "last_rng.npy", allow_pickle=True).item()
+        self.rng.bit_generator.state = io.read_json(folder / RNG_FILE)
 
     def save_best(self, folder: Path):
         with atomic_path(Path(folder) / "best.weights.h5") as tmp:

@@ -15,6 +15,10 @@ fingerprint differs, which is damaged or does not load is never resumed: it is m
 ``checkpoint.<stale|damaged>-<time>/`` (kept, not deleted), the log says why, and training starts
 at epoch 1. A checkpoint another live process holds is left alone (see :mod:`mpbench.locks`).
 
+A checkpoint is data, never code: nothing in it is unpickled (PyTorch files load with
+``weights_only``, the Keras RNG state is JSON), so one planted in or copied with a results folder
+cannot run anything on resume — a file that holds more than data does not load and is set aside.
+
 Timing and energy use the same epochs: every epoch but the first of each process (the first one
 builds graphs, autotunes and allocates — after a resume too); when that leaves none, all of them,
 and the record says which epochs were timed.
@@ -50,7 +54,7 @@ from .backend import make_backend
 
 log = logging.getLogger(__name__)
 STATE_FILE = "loop_state.json"
-CHECKPOINT_FORMAT = 2
+CHECKPOINT_FORMAT = 3   # 3: no pickled objects (format 2's Keras RNG state was one; such checkpoints are stale)
 STOPPING_RULES = ("max_epochs", "patience", "emulated_max_epochs")   # may change between attempts: the epochs
 #                                                                     done stay valid
 EXCLUDED = "first epoch of each process (graph building, autotuning, allocation)"

@@ -111,7 +111,9 @@ class TorchBackend:
             torch.save(self._full_state(), tmp)
 
     def load_checkpoint(self, folder: Path):
-        st = torch.load(Path(folder) / "last.pt", map_location=self.device, weights_only=False)
+        # weights_only: tensors and plain containers only — a pickled object in a planted or copied
+        # checkpoint is refused (UnpicklingError: the loop sets the checkpoint aside), never run.
+        st = torch.load(Path(folder) / "last.pt", map_location=self.device, weights_only=True)
         self.model.load_state_dict(st["model"])
         self.opt.load_state_dict(st["opt"])
         if self.scaler and st["scaler"]:
@@ -124,7 +126,7 @@ class TorchBackend:
             torch.save(copy.deepcopy(self.model.state_dict()), tmp)
 
     def restore_best(self, folder: Path):
-        self.model.load_state_dict(torch.load(Path(folder) / "best.pt", map_location=self.device))
+        self.model.load_state_dict(torch.load(Path(folder) / "best.pt", map_location=self.device, weights_only=True))
 
     def save_model(self, path: Path):
         """The best weights as a float32 state dict (.pt), loadable without mpbench's precision set-up."""
