@@ -83,7 +83,7 @@ def test_a_read_only_output_folder_is_named_before_snakemake_removes_anything(tm
     cfg, results, h5 = h5_target(tmp_path, "readonly")
     first = run_snakemake(h5, "--cores", "1", "--configfile", str(cfg), timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
-    data = results / "data"
+    data = Path(h5).parent                                   # results/data/<key of the data settings>
     before = {p.name: p.stat().st_mtime_ns for p in data.iterdir()}
     with read_only(data):
         run = run_snakemake(h5, "--cores", "1", "--configfile", str(cfg), "--forcerun", "preprocess", timeout=600)
