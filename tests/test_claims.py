@@ -537,3 +537,21 @@ def test_a_speedup_from_runs_with_other_settings_or_versions_names_them_and_is_i
     assert v["mp_training_faster_on_gpus"] == "inconclusive"
     assert "data_placement: device vs host" in detail and "framework_version: 2.20.0 vs 2.21.0" in detail
     assert "learning_rate" not in detail      # not timing-relevant: not compared
+
+
+def test_a_quiet_gpu_grid_with_repeated_runs_is_judged():
+    """Two frameworks, two model sizes, 3 folds, quiet timings: the speed claims reach verdicts."""
+    cfg = gpu_config(devices=("a100",), filters=(8, 64), frameworks=("tensorflow", "pytorch"))
+    recs = []
+    seed = iter(range(1000))
+    for fw, scale, gains in (("tensorflow", 1.2, {8: 1.02, 64: 1.8}), ("pytorch", 1.0, {8: 1.01, 64: 1.4})):
+        for f, gain in gains.items():
+            for k in range(3):
+                for p, t in (("fp32", 0.01 * scale * f / 8), ("mixed_fp16", 0.01 * scale * f / 8 / gain)):
+                    recs.append(timed_rec("train", fw, "a100", p, k, t, filters=f, seed=next(seed)))
+    v, table = verdicts(recs, cfg)
+    assert v["mp_speedup_grows_with_f"] == "supported"
+    assert v["tensorflow_gains_more_than_pytorch"] == "inconclusive"   # 2 cells (1.01, 1.29): a wide t-interval
+    assert v["pytorch_faster_training_than_tensorflow"] == "supported"
+    assert v["mp_no_speedup_at_f8"] == "supported" and v["mp_training_faster_on_gpus"] == "supported"
+    assert v["mp_training_speedup_up_to_1_6_hpc"] == "contradicted"   # best cell 1.8: outside 1.44-1.76

@@ -71,10 +71,16 @@ def _verdict(low, high, threshold: float, above: bool = True) -> str:
     return "inconclusive"
 
 
+def _blocked(cell: dict) -> str | None:
+    """Why a speed cell may not be judged (its ``inconclusive_because``), or None."""
+    why = cell.get("inconclusive_because")
+    return why if isinstance(why, str) and why else None
+
+
 def _judged(cell: dict, threshold: float, above: bool = True) -> str:
     """A speed cell against a threshold; ``inconclusive`` when the cell may not be judged (one run,
     noisy timings, settings that differ: its ``inconclusive_because``)."""
-    if cell.get("inconclusive_because"):
+    if _blocked(cell):
         return "inconclusive"
     return _verdict(cell["ci_low"], cell["ci_high"], threshold, above)
 
@@ -82,7 +88,7 @@ def _judged(cell: dict, threshold: float, above: bool = True) -> str:
 def _within(cell: dict, value: float, tolerance: float) -> str:
     """Two-sided: the CI inside value × (1 ± tolerance) supports, entirely outside contradicts."""
     lo, hi = value * (1 - tolerance), value * (1 + tolerance)
-    if cell.get("inconclusive_because") or cell["ci_low"] is None or pd.isna(cell["ci_low"]):
+    if _blocked(cell) or cell["ci_low"] is None or pd.isna(cell["ci_low"]):
         return "inconclusive"
     if lo < cell["ci_low"] and cell["ci_high"] < hi:
         return "supported"
@@ -125,7 +131,7 @@ def _why_not(cells: list[dict]) -> str:
     """Why some speed cells could not be judged: each reason once, with the cells it holds for."""
     reasons: dict[str, list[str]] = {}
     for cell in cells:
-        for why in filter(None, str(cell.get("inconclusive_because") or "").split(" | ")):
+        for why in filter(None, (_blocked(cell) or "").split(" | ")):
             reasons.setdefault(why, []).append(_name(cell))
     return "; ".join(f"{len(names)} of {len(cells)} cells not judged ({', '.join(names[:3])}"
                      f"{', …' if len(names) > 3 else ''}): {why}" for why, names in reasons.items())
@@ -228,7 +234,7 @@ class Checker:
                 big, small = hi.iloc[0].to_dict(), lo.iloc[0].to_dict()
                 used += [big, small]
                 diffs.append(big["speedup_mean"] - small["speedup_mean"])
-                if big.get("inconclusive_because") or small.get("inconclusive_because"):
+                if _blocked(big) or _blocked(small):
                     verdicts.append("inconclusive")
                 else:
                     verdicts.append(_verdict(big["ci_low"] - small["ci_high"], big["ci_high"] - small["ci_low"], 0.0))
@@ -325,7 +331,7 @@ class Checker:
         out = self._ratio(ratios, above=True, detail="speed-up TF / speed-up PyTorch, cells as the unit")
         # The cells are the unit here (their spread covers drift between runs); noise and differing
         # settings still forbid a verdict.
-        blocked = [s for s in used if "noisy" in str(s.get("inconclusive_because")) or s.get("differs")]
+        blocked = [s for s in used if "noisy" in (_blocked(s) or "") or isinstance(s.get("differs"), str)]
         if blocked:
             out.update(verdict="inconclusive", detail=_with(out["detail"], blocked))
         return out
