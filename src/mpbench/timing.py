@@ -16,14 +16,22 @@ from typing import Any
 
 
 def summarize(values: list[float]) -> dict:
-    """Mean, median, std, min, max and interquartile range of a list of durations (seconds)."""
+    """Mean, median, std (ddof=1), min, max, interquartile range and coefficient of variation of a list of
+    durations (seconds).
+
+    ``cv`` = std / mean: every timing carries its own spread, so a reader (or a noise guard) can tell a
+    difference between two timings from the scatter of their repeats. ``None`` with fewer than two values
+    (one repeat has no spread to speak of; its ``std`` 0.0 says nothing either).
+    """
     v = sorted(float(x) for x in values)
     if not v:
-        return {"n": 0, "mean": None, "median": None, "std": None, "min": None, "max": None, "iqr": None}
+        return {"n": 0, "mean": None, "median": None, "std": None, "min": None, "max": None, "iqr": None,
+                "cv": None}
     q = statistics.quantiles(v, n=4, method="inclusive") if len(v) > 1 else [v[0]] * 3
+    mean, std = statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else 0.0
     return {
-        "n": len(v), "mean": statistics.fmean(v), "median": statistics.median(v),
-        "std": statistics.stdev(v) if len(v) > 1 else 0.0, "min": v[0], "max": v[-1], "iqr": q[2] - q[0],
+        "n": len(v), "mean": mean, "median": statistics.median(v), "std": std, "min": v[0], "max": v[-1],
+        "iqr": q[2] - q[0], "cv": std / mean if len(v) > 1 and mean > 0 else None,
     }
 
 
