@@ -15,8 +15,10 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# Timed jobs (training, inference, TFLite, QAT, Edge TPU) hold every core of --cores, so nothing runs beside
+# them; timing_slot=1 keeps them apart even if --set-threads lowers a rule's threads (rules/common.smk).
 demo: install
-	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml --printshellcmds
+	$(BIN)/snakemake --cores $(CORES) --resources timing_slot=1 --configfile config/demo.yaml --printshellcmds
 
 lint: install
 	$(BIN)/ruff check .

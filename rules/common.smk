@@ -100,13 +100,21 @@ SLURM_KEYS = (
 )
 
 
-def device_resources(device=None):
+def device_resources(device=None, timed=False):
     """Resources of a job on the ``{device}`` wildcard's device, or on a fixed one (``"cpu"``).
 
     ``gpu`` (1 on CUDA devices) lets ``--resources gpu=N`` limit concurrent GPU jobs locally; the
     SLURM keys (partition, gres, cluster, …) come from ``devices.<name>`` in the config, so no rule
     names a partition. Keys a device does not set are left out (None is dropped by Snakemake) and
     the profile's default-resources apply.
+
+    ``timed``: the job times something (training, inference, TFLite, QAT, Edge TPU). It holds the CPU
+    alone: its rule claims every core Snakemake may use (``threads: timed_threads``, rules/train.smk), so
+    locally no other job — timed or not — runs beside it, and it takes ``timing_slot=1``, which names it as
+    timed to its record (``provenance.concurrency``) and, with ``--resources timing_slot=1`` (the
+    Makefile's), keeps timed jobs apart even where ``--set-threads`` lowers a rule's threads. Under SLURM
+    each job is its own allocation of ``cpus_per_task`` CPUs; ``slurm.exclusive`` adds ``--exclusive`` (the
+    node alone) to the timed jobs.
     """
     slurm = config["slurm"]
     numeric = {
@@ -118,7 +126,12 @@ def device_resources(device=None):
     def get(key, default=None):
         return lambda wc: grid.slurm_resources(config, device or wc.device).get(key, default)
 
-    return {"gpu": get("gpu", 0), **{k: get(k, numeric.get(k)) for k in SLURM_KEYS}}
+    res = {"gpu": get("gpu", 0), **{k: get(k, numeric.get(k)) for k in SLURM_KEYS}}
+    if timed:
+        res["timing_slot"] = 1
+        if slurm["exclusive"]:
+            res["slurm_extra"] = "--exclusive"
+    return res
 
 
 def cell_file(stage, name, run, framework=None):

@@ -34,9 +34,9 @@ rule edgetpu_infer:
         cell_log("edgetpu_infer", "{framework}"),
     conda:
         "../envs/edgetpu.yaml"
-    threads: 1
+    threads: timed_threads
     resources:
-        **device_resources("cpu"),
+        **device_resources("cpu", timed=True),
     params:
         settings=lambda wc: cell_settings(wc.framework)(wc),
         eval_images=config["quantize"]["eval_images"],

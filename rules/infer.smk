@@ -15,9 +15,9 @@ for _fw in FRAMEWORKS.values():
             cell_log("infer", _fw.name),
         conda:
             f"../envs/{_fw.conda_env}.yaml"
-        threads: config["train"]["threads"]
+        threads: timed_threads
         resources:
-            **device_resources(),
+            **device_resources(timed=True),
         params:
             settings=cell_settings(_fw.name),
             batch_sizes=config["infer"]["batch_sizes"],

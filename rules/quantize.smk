@@ -16,9 +16,9 @@ rule quantize:
         cell_log("quantize", "{framework}"),
     conda:
         lambda wc: f"../envs/{FRAMEWORKS[wc.framework].edge_env}.yaml"
-    threads: config["train"]["threads"]
+    threads: timed_threads
     resources:
-        **device_resources("cpu"),
+        **device_resources("cpu", timed=True),
     params:
         settings=lambda wc: cell_settings(wc.framework)(wc),
         variants=config["quantize"]["variants"],
@@ -42,9 +42,9 @@ rule qat:
         cell_log("qat", "tensorflow"),
     conda:
         "../envs/qat.yaml"
-    threads: config["train"]["threads"]
+    threads: timed_threads
     resources:
-        **device_resources("cpu"),
+        **device_resources("cpu", timed=True),
     params:
         model=lambda wc, output: str(Path(output.result).with_name("model_qat_int8.tflite")),
         settings=cell_settings("tensorflow"),
