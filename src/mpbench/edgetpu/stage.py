@@ -4,6 +4,9 @@ Where the compiler or the Edge TPU is missing: with ``required`` the job fails a
 what is missing; without it the compile record is ``unavailable`` with the reason, and the
 inference job times the same int8 model on the CPU interpreter under the run device ``cpu-int8``
 (honestly labelled: that is not an Edge TPU number; ``details.edgetpu`` says ``unavailable``).
+
+The int8 and compiled models are found beside the records that name them (:func:`beside`), never at
+the absolute paths those records store: a copied results folder times its own models.
 """
 from __future__ import annotations
 
@@ -20,15 +23,34 @@ log = logging.getLogger(__name__)
 CPU_FALLBACK_DEVICE = "cpu-int8"
 
 
+def beside(record_file, stored: str | None) -> Path | None:
+    """The file a record names, in the record's own folder (the cell's): every model a stage writes lies
+    beside its result file. The stored path is where it was written, which a copied or moved results
+    folder no longer is — following it would measure another folder's model — so only its name is used."""
+    if not stored:
+        return None
+    here = Path(record_file).parent / Path(stored).name
+    if Path(stored) != here:
+        log.info("%s names %s; using %s, beside it", record_file, stored, here)
+    return here
+
+
 def int8_of(quantize_json) -> dict:
-    """The int8 model the quantize job wrote: ``path`` (None when its conversion failed, with the
-    ``reason``) and the ``reference_iou`` of the float model it was quantized from."""
+    """The int8 model the quantize job wrote, in that job's folder (:func:`beside`): ``path`` (None when its
+    conversion failed or the file is not there, with the ``reason``) and the ``reference_iou`` of the
+    float model it was quantized from."""
     recs = [r for r in record.read(quantize_json) if r["variant"] == "int8"]
     if not recs:
         return {"path": None, "reference_iou": None, "reason": f"{quantize_json} holds no int8 record"}
     r = recs[0]
-    reason = None if r["model_path"] else f"the int8 conversion failed ({r['error']}); see {quantize_json}"
-    return {"path": r["model_path"], "reference_iou": r["reference_iou"], "reason": reason}
+    path, reason = beside(quantize_json, r["model_path"]), None
+    if path is None:
+        reason = f"the int8 conversion failed ({r['error']}); see {quantize_json}"
+    elif not path.is_file():
+        reason = (f"{path}, the int8 model {quantize_json} names, is not in that folder; rerun rule quantize "
+                  "for this cell (or copy the model there with its result.json)")
+        path = None
+    return {"path": None if path is None else str(path), "reference_iou": r["reference_iou"], "reason": reason}
 
 
 def _no_model(stage: str, settings, result_path, reason: str, **fields) -> dict:
@@ -102,7 +124,7 @@ def infer_stage(settings, *, compile_json, int8_path, h5_path, result_path, n_im
         except EdgeTPUUnavailable as e:
             reason = str(e)
     if delegate is not None:
-        device, measured, note = "edgetpu", compiled["details"]["compiled_model"], None
+        device, measured, note = "edgetpu", str(beside(compile_json, compiled["details"]["compiled_model"])), None
     else:
         if required:
             raise RuntimeError(f"edgetpu.required is true but the Edge TPU cannot run: {reason}")
