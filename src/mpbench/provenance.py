@@ -93,8 +93,9 @@ def _kernel_probe(framework: str | None) -> dict | None:
         if context.context()._context_handle is None:   # not started: probing would start it
             return None
         import tensorflow as tf
-        daz = tf.fill([n], tf.constant(1e-39, tf.float32)) + 0.0
-        ftz = tf.fill([n], tf.constant(1.5e-38, tf.float32)) * 0.1
+        with tf.device("/CPU:0"):   # the CPU's mode, also in a job that trains on a GPU
+            daz = tf.fill([n], tf.constant(1e-39, tf.float32)) + 0.0
+            ftz = tf.fill([n], tf.constant(1.5e-38, tf.float32)) * 0.1
         share = lambda t: float(tf.reduce_mean(tf.cast(tf.equal(t, 0.0), tf.float32)))  # noqa: E731
         return {"framework": framework, "elements": n, "denormal_inputs_zeroed": share(daz),
                 "underflows_zeroed": share(ftz)}
