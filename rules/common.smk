@@ -109,7 +109,7 @@ def device_resources(device=None, timed=False):
     the profile's default-resources apply.
 
     ``timed``: the job times something (training, inference, TFLite, QAT, Edge TPU). It holds the CPU
-    alone: its rule claims every core Snakemake may use (``threads: timed_threads``, rules/train.smk), so
+    alone: it claims every core Snakemake may use (``threads: timed_threads``, rules/train.smk), so
     locally no other job — timed or not — runs beside it, and it takes ``timing_slot=1``, which names it as
     timed to its record (``provenance.concurrency``) and, with ``--resources timing_slot=1`` (the
     Makefile's), keeps timed jobs apart even where ``--set-threads`` lowers a rule's threads. Under SLURM

@@ -32,7 +32,7 @@ if DATA["synthetic_frames"] > 0:
         conda:
             "../envs/data.yaml"
         params:
-            bagls_dir=DATA["bagls_dir"],
+            bagls_dir=lambda wc, output: os.path.dirname(output.marker),
             n_frames=DATA["synthetic_frames"],
             seed=DATA["seed"],
         script:
