@@ -33,8 +33,8 @@ def dry_run_jobs(*args) -> tuple[list, str]:
     out = run_snakemake("-n", *args, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out.stdout):
-        m = re.match(r"(local)?rule (\w+):", block)
+    for block in re.split(r"\n(?=(?:local)?(?:rule|checkpoint) \w+:)", out.stdout):   # preprocess: a checkpoint
+        m = re.match(r"(local)?(?:rule|checkpoint) (\w+):", block)
         if not m:
             continue
         wc = re.search(r"wildcards: (.*)", block)
