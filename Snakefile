@@ -57,7 +57,7 @@ include: "rules/findings.smk"
 
 
 # Light work runs where snakemake runs (under SLURM: the login node), never as a cluster job: the
-# tables, figures and claims (and the demo's synthetic frames, rules/data.smk); mpbench.grid.LOCAL_RULES.
+# tables, figures and claims (and the demo's synthetic frames, rules/data.smk); mpbench.stages.LOCAL_RULES.
 localrules:
     all,
     summary,

@@ -11,7 +11,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("P
 
 from snakemake.logging import logger
 
-from mpbench import checks, doctor, grid, locks
+from mpbench import checks, doctor, grid, locks, stages
 from mpbench.data import freshness
 from mpbench.data.synthetic import marker_name
 from mpbench.figures import FIGURE_NAMES
@@ -149,15 +149,8 @@ def trained_file(name):
 
 
 def result_files():
-    """Every result file of the configured grid (what summary.csv gathers)."""
-    out = [cell_file("train", "result.json", r, r["framework"]) for r in grid.train_runs(config)]
-    out += [cell_file("infer", "result.json", r, r["framework"]) for r in grid.infer_runs(config)]
-    for r in grid.quantize_runs(config):
-        out.append(cell_file("quantize", "result.json", r, r["framework"]))
-        if "int8" in config["quantize"]["variants"]:
-            out.append(cell_file("quantize", "edgetpu_infer.json", r, r["framework"]))
-    out += [cell_file("quantize", "qat.json", r, "tensorflow") for r in grid.qat_runs(config)]
-    return out
+    """Every result file of the configured grid (what summary.csv gathers; mpbench.stages)."""
+    return stages.summary_results(RESULTS, config)
 
 
 def summary_inputs(wildcards):
@@ -189,25 +182,12 @@ def all_outputs():
 
 
 # What each job asks SLURM for, checked before anything is submitted (mpbench.checks.slurm_problems).
-def _job_output(name, run):
-    """The result file of a submitted job of grid.submitted_jobs (there: the job is done); ``name``
-    is the job's rule."""
-    if name == "preprocess":
-        return H5
-    if name.startswith(grid.DEVICE_RULE_PREFIXES):  # train_<framework>, infer_bench_<framework>
-        stage, framework = ("train", name[6:]) if name.startswith("train_") else ("infer", name[12:])
-        return cell_file(stage, "result.json", run, framework)
-    if name == "qat":
-        return cell_file("quantize", "qat.json", run, "tensorflow")
-    return cell_file("quantize", {"quantize": "result.json"}.get(name, f"{name}.json"), run, run["framework"])
-
-
 def grid_slurm_jobs():
-    """The grid's submitted jobs not done yet, with the SLURM keys their device gives them (``gpu``
-    left out: the SLURM profile sets it to 0 and requests GPUs through gres)."""
+    """The grid's submitted jobs not done yet (mpbench.stages), with the SLURM keys their device gives
+    them (``gpu`` left out: the SLURM profile sets it to 0 and requests GPUs through gres)."""
     jobs = []
-    for name, run, device in grid.submitted_jobs(config):
-        if not os.path.exists(_job_output(name, run)):
+    for name, run, device in stages.submitted_jobs(config):
+        if not os.path.exists(stages.job_result(RESULTS, name, run) or H5):
             res = {k: v for k, v in grid.slurm_resources(config, device).items() if k != "gpu"}
             jobs.append((name, run, device, res))
     return jobs
@@ -221,5 +201,5 @@ def dag_slurm_jobs(dag):
             continue
         wc = dict(job.wildcards.items())
         run = wc if "device" in wc else {}
-        jobs.append((job.rule.name, run, grid.job_device(job.rule.name, wc), dict(job.resources.items())))
+        jobs.append((job.rule.name, run, stages.job_device(job.rule.name, wc), dict(job.resources.items())))
     return jobs

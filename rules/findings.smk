@@ -7,8 +7,8 @@ rule claims:
         # The Edge TPU compiler's records (op mapping per f), beside each Edge TPU run's result.
         compiled=lambda wc: [
             p
-            for p in (q.replace("edgetpu_infer.json", "edgetpu_compile.json") for q in summary_inputs(wc))
-            if p.endswith("edgetpu_compile.json") and (os.path.exists(p) or not config["figures"]["only_existing"])
+            for p in stages.stage_results(RESULTS, config, stages.BY_NAME["edgetpu_compile"])
+            if os.path.exists(p) or not DERIVE_ONLY
         ],
         claims=config["stats"]["claims_file"],
     output:

@@ -95,15 +95,20 @@ def small_config(tmp_path: Path, name: str, **extra) -> Path:
     return path
 
 
-def h5_of(*configfiles: Path) -> Path:
-    """The HDF5 the workflow writes for config/config.yaml with ``configfiles`` laid over it, in that order
-    (its folder is named by the data settings: mpbench.data.freshness)."""
-    from snakemake.utils import update_config  # the deep merge Snakemake applies to --configfile
-
-    from mpbench.data.freshness import data_folder
+def merged_config(*configfiles: Path) -> dict:
+    """config/config.yaml with ``configfiles`` laid over it in that order, merged as Snakemake merges them."""
+    from snakemake.utils import update_config
     merged = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     for path in configfiles:
         update_config(merged, yaml.safe_load(Path(path).read_text()))
+    return merged
+
+
+def h5_of(*configfiles: Path) -> Path:
+    """The HDF5 the workflow writes for config/config.yaml with ``configfiles`` laid over it (its folder is
+    named by the data settings: mpbench.data.freshness)."""
+    from mpbench.data.freshness import data_folder
+    merged = merged_config(*configfiles)
     data = merged["data"]
     return Path(data_folder(merged["results_dir"], data)) / f"bagls_{data['crop']['size']}.h5"
 

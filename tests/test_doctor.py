@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from mpbench import CLUSTER_INSTALL, doctor, grid
+from mpbench.data.synthetic import marker_name
 
-from conftest import run_snakemake, small_config
+from conftest import merged_config, run_snakemake, small_config
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER, _ = doctor.load_config()
@@ -212,7 +213,8 @@ def test_cells_under_the_slurm_profile_are_left_to_the_nodes():
 @pytest.mark.slow
 def test_workflow_logs_the_doctor_once_at_its_start(tmp_path):
     cfg = small_config(tmp_path, "doctor")
-    target = str(tmp_path / "doctor" / "bagls_synthetic")
+    data = merged_config(cfg)["data"]
+    target = str(tmp_path / "doctor" / "bagls_synthetic" / marker_name(data["synthetic_frames"], data["seed"]))
     run = run_snakemake(target, "--cores", "1", "--configfile", str(cfg), timeout=300)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log[-3000:]

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import yaml
 
-from mpbench import checks, grid, record
+from mpbench import checks, grid, record, stages
 
 from conftest import run_snakemake, small_config
 
@@ -83,11 +83,12 @@ def test_profile_dry_run_on_paper_grid_asks_alex_for_gpus():
                                                          "edgetpu_infer")]
     assert cpu_work and all(r["slurm_partition"] == "a40" and r["gres"] == "gpu:a40:1" and r["gpu"] == "0"
                             for r in cpu_work)
-    # grid.submitted_jobs (what the check inspects) is exactly what the dry run would submit
+    # stages.submitted_jobs (what the check inspects) is exactly what the dry run would submit
     submitted = sorted((rule, checks.job_label("", w) if w else "") for rule, _, w, _ in jobs
-                       if rule not in grid.LOCAL_RULES)
+                       if rule not in stages.LOCAL_RULES)
     config = merged_config(REPO / "config" / "cluster.yaml")
-    expected = sorted((rule, checks.job_label("", run) if run else "") for rule, run, _ in grid.submitted_jobs(config))
+    expected = sorted((rule, checks.job_label("", run) if run else "")
+                      for rule, run, _ in stages.submitted_jobs(config))
     assert submitted == expected
 
 
@@ -101,8 +102,8 @@ def test_dry_run_names_every_job_that_would_get_no_gpu_or_be_refused(tmp_path):
     assert "dry run with the SLURM executor: these jobs would get no GPU or be refused" in log
     assert "128 job(s) on devices.rtx3090 (type cuda) ask SLURM for no GPU" in log
     config = merged_config(overlay)
-    named = {rule for rule, _, _ in grid.submitted_jobs(config)}
-    cpu_jobs = sum(1 for _, _, device in grid.submitted_jobs(config) if device == "cpu")
+    named = {rule for rule, _, _ in stages.submitted_jobs(config)}
+    cpu_jobs = sum(1 for _, _, device in stages.submitted_jobs(config) if device == "cpu")
     assert f"{cpu_jobs} job(s) on devices.cpu ask for no GPU, but slurm.gpu_only is true" in log
     for rule in named:
         assert re.search(rf"^ +{rule}( \(\d+\): |$)", log, re.M), rule
@@ -113,18 +114,18 @@ def test_dry_run_names_every_job_that_would_get_no_gpu_or_be_refused(tmp_path):
 
 
 def test_light_rules_are_local_rules():
-    """grid.LOCAL_RULES (left out of the check) are the rules the Snakefile declares `localrules`."""
+    """stages.LOCAL_RULES (left out of the check) are the rules the Snakefile declares `localrules`."""
     declared = set()
     for path in [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]:
         for block in re.findall(r"^\s*localrules:\n((?:\s+\w+,?\n)+)", path.read_text(), re.M):
             declared |= set(re.findall(r"\w+", block))
-    assert declared == set(grid.LOCAL_RULES) == {"all", "synthetic_bagls", "summary", "figure", "figures", "claims"}
+    assert declared == set(stages.LOCAL_RULES) == {"all", "synthetic_bagls", "summary", "figure", "figures", "claims"}
 
 
 def checks_jobs(config):
-    """grid.submitted_jobs with the resources their device gives them (gpu: 0, as the SLURM profile sets)."""
+    """stages.submitted_jobs with the resources their device gives them (gpu: 0, as the SLURM profile sets)."""
     return [(rule, run, device, {**grid.slurm_resources(config, device), "gpu": 0})
-            for rule, run, device in grid.submitted_jobs(config)]
+            for rule, run, device in stages.submitted_jobs(config)]
 
 
 def test_slurm_problems_names_jobs_without_gpu_and_refused_ones():
@@ -387,7 +388,7 @@ def test_jobs_a_gpu_only_partition_would_refuse_are_named_and_nothing_is_submitt
     assert run.returncode != 0
     assert "not submitted: these jobs would get no GPU or be refused by SLURM (nothing was submitted)" in log
     assert "sbatch call" not in log and "has been submitted" not in log
-    n_cpu_jobs = sum(1 for _ in grid.submitted_jobs(yaml.safe_load(cfg.read_text())))
+    n_cpu_jobs = sum(1 for _ in stages.submitted_jobs(yaml.safe_load(cfg.read_text())))
     assert f"{n_cpu_jobs} job(s) on devices.cpu ask for no GPU, but slurm.gpu_only is true" in log
     assert re.search(r"^ +preprocess$", log, re.M)
     assert "train_pytorch (2): cpu/fp32/f8/fold0, cpu/mixed_bf16/f8/fold0" in log

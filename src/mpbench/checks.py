@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from itertools import product
 from pathlib import Path
 
-from . import grid
+from . import grid, stages
 from .frameworks.table import FRAMEWORKS
 from .precisions import NAMES as PRECISIONS
 
@@ -185,12 +185,9 @@ def job_label(rule: str, run: dict) -> str:
     return f"{rule}[{cell}]" if rule else cell
 
 
-_RULE_ORDER = ("preprocess", "train_", "infer_bench_", "quantize", "qat", "edgetpu_compile", "edgetpu_infer")
-
-
 def _rule_order(item):
     rule = item[0]
-    return next((i for i, p in enumerate(_RULE_ORDER) if rule.startswith(p)), len(_RULE_ORDER)), rule
+    return stages.rule_order(rule), rule
 
 
 def _cell_order(cell: str):

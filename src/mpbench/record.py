@@ -21,11 +21,10 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 
-from . import io, provenance
+from . import io, provenance, stages
 from .timing import summarize
 
 RECORD_VERSION = 2
-STAGES = ("train", "infer", "tflite_cpu", "qat", "edgetpu_compile", "edgetpu")
 
 
 class Status(StrEnum):
@@ -76,8 +75,8 @@ def make(stage: str, settings: dict, *, status: str, prov: dict, model_path=None
          peak_memory_bytes: int | None = None, iou: float | None = None, reference_iou: float | None = None,
          error: str | None = None, note: str | None = None, details: dict | None = None) -> dict:
     """A record (see the module doc); ``prov``: :func:`mpbench.provenance.collect` of the job."""
-    if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}; one of {STAGES}")
+    if stage not in stages.RECORD_STAGES:
+        raise ValueError(f"unknown stage {stage!r}; one of {stages.RECORD_STAGES}")
     return {
         "record_version": RECORD_VERSION, "stage": stage, "status": str(Status(status)), "error": error,
         "note": note, "settings": settings, "run_device": run_device or settings.get("device"),

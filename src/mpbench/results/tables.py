@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .. import io, record, support
+from .. import io, record, stages, support
 from . import speedups as pairing
 
 COLUMNS = ["phase", "framework", "device", "run_device", "precision", "precision_support", "variant", "filters",
@@ -46,7 +46,6 @@ COLUMNS = ["phase", "framework", "device", "run_device", "precision", "precision
            "best_epoch", "peak_memory_bytes", "framework_version", "gpu_name", "driver", "cuda", "cudnn", "cpu",
            "hostname", "mpbench_version", "git_commit", "note", "source"]
 SCENARIO = ["phase", "framework", "device", "filters", "batch_size"]
-SUMMARY_STAGES = ("train", "infer", "tflite_cpu", "qat", "edgetpu")   # edgetpu_compile: no measurement
 
 
 def row_from_record(rec: dict, source: str) -> dict:
@@ -85,7 +84,7 @@ def summary_table(paths, samples: dict | None = None) -> pd.DataFrame:
     rows = []
     for p in sorted(str(p) for p in paths):
         for rec in record.read(p):
-            if rec["stage"] in SUMMARY_STAGES:
+            if rec["stage"] in stages.SUMMARY_RECORD_STAGES:   # edgetpu_compile: no measurement
                 try:
                     row = row_from_record(rec, p)
                     timed = (rec.get("latency") or {}).get("samples_s")

@@ -1,0 +1,78 @@
+"""mpbench.stages: each stage written once; the job lists, local rules and README's table derive from it."""
+import dataclasses
+import re
+from pathlib import Path
+
+import yaml
+
+from mpbench import checks, record, stages
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def demo_config() -> dict:
+    from snakemake.utils import update_config
+    cfg = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    update_config(cfg, yaml.safe_load((REPO / "config" / "demo.yaml").read_text()))
+    return cfg
+
+
+def test_readme_stage_table_is_the_stage_table():
+    text = (REPO / "README.md").read_text()
+    table = re.search(r"<!-- stages table: .*? -->\n(.*?)\n<!-- end of stages table -->", text, re.S)
+    assert table and table.group(1) == stages.markdown_table()
+    for s in stages.STAGES:   # every stage's rule is declared in the workflow
+        rule = s.rule.replace("{framework}", "")
+        assert any(rule in p.read_text() for p in (REPO / "rules").glob("*.smk")), s.rule
+
+
+def test_rules_map_to_their_stage_framework_and_device():
+    assert stages.stage_of_rule("train_pytorch").name == "train"
+    assert stages.stage_of_rule("infer_bench_tensorflow").name == "infer"
+    assert stages.stage_of_rule("train_") is None and stages.stage_of_rule("all") is None
+    assert stages.rule_framework("infer_bench_pytorch") == "pytorch" and stages.rule_framework("qat") == "tensorflow"
+    assert stages.rule_framework("quantize") is None
+    cell = {"device": "a100", "precision": "fp32", "filters": 8, "fold": 0}
+    assert stages.job_device("train_tensorflow", cell) == "a100" and stages.job_device("quantize", cell) == "cpu"
+    order = [stages.rule_order(r) for r in ("preprocess", "train_pytorch", "infer_bench_pytorch", "quantize", "qat",
+                                           "edgetpu_compile", "edgetpu_infer", "unknown")]
+    assert order == sorted(order)
+    # the records' vocabulary is the stages'
+    assert record.make("edgetpu", {"device": "cpu"}, status="ok", prov={})["stage"] == "edgetpu"
+
+
+def test_submitted_jobs_and_results_of_the_demo_grid():
+    cfg = demo_config()
+    jobs = list(stages.submitted_jobs(cfg))
+    rules = [rule for rule, _, _ in jobs]
+    n_train = len(cfg["train"]["frameworks"]) * len(cfg["train"]["precisions"]) * len(cfg["train"]["folds"])
+    assert rules.count("preprocess") == 1 and rules.count("train_pytorch") + rules.count("train_tensorflow") == n_train
+    assert not set(rules) & set(stages.LOCAL_RULES)
+    quantize = [run for rule, run, _ in jobs if rule == "quantize"]
+    assert quantize and all("framework" in run for run in quantize)           # one rule for both frameworks
+    assert all("framework" not in run for rule, run, _ in jobs if rule in ("train_pytorch", "qat"))
+    # each job's result file, as the rules write it
+    run = {"device": "cpu", "precision": "fp32", "filters": 8, "fold": 0}
+    assert stages.job_result("R", "train_pytorch", run) == "R/train/pytorch/cpu/fp32/f8/fold0/result.json"
+    assert stages.job_result("R", "qat", run) == "R/quantize/tensorflow/cpu/fp32/f8/fold0/qat.json"
+    assert stages.job_result("R", "edgetpu_infer", {**run, "framework": "pytorch"}).endswith(
+        "quantize/pytorch/cpu/fp32/f8/fold0/edgetpu_infer.json")
+    assert stages.job_result("R", "preprocess", {}) is None
+    summary = stages.summary_results("R", cfg)
+    assert not any(p.endswith("edgetpu_compile.json") for p in summary)       # no measurement in it
+    cfg["quantize"]["variants"] = ["fp16"]                                    # no int8: no Edge TPU jobs
+    assert not {"edgetpu_compile", "edgetpu_infer"} & {rule for rule, _, _ in stages.submitted_jobs(cfg)}
+
+
+def test_a_new_stage_is_one_entry(monkeypatch):
+    """A hypothetical stage appears in the job list, the result files and the report order from its entry alone."""
+    extra = stages.Stage("tensorrt", "tensorrt", "device", "TensorRT engine, timed", "tensorrt", "result.json",
+                         stages.grid.infer_runs, "infer", summarised=True, timed=True)
+    monkeypatch.setattr(stages, "STAGES", (*stages.STAGES, extra))
+    cfg = demo_config()
+    jobs = [(rule, run, device) for rule, run, device in stages.submitted_jobs(cfg) if rule == "tensorrt"]
+    assert len(jobs) == len(list(stages.grid.infer_runs(cfg))) and all(d == "cpu" for _, run, d in jobs)
+    assert any(p.startswith("R/tensorrt/") for p in stages.summary_results("R", cfg))
+    assert stages.rule_order("tensorrt") == len(stages.STAGES) - 1
+    assert "tensorrt" in checks.job_label("tensorrt", jobs[0][1])
+    assert dataclasses.replace(extra, where="local").runs(cfg)
