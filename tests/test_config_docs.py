@@ -5,6 +5,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "config" / "schema.yaml"
+README = REPO / "config" / "README.md"
 
 
 def documented_nodes(node: dict, path: str):
@@ -38,3 +39,10 @@ def test_every_key_has_a_one_line_description():
     assert not missing, f"config/schema.yaml: no description for {missing}"
     multiline = [p for p, sub in nodes if "\n" in sub["description"].strip()]
     assert not multiline, f"config/schema.yaml: description spans several lines for {multiline}"
+
+
+def test_every_section_is_explained_in_config_readme():
+    sections = yaml.safe_load(SCHEMA.read_text())["properties"]
+    text = README.read_text()
+    missing = [name for name in sections if f"- **`{name}`**" not in text]
+    assert not missing, f"config/README.md: no '- **`name`**' entry under Sections for {missing}"
