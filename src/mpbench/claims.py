@@ -35,7 +35,7 @@ import yaml
 from . import precisions, stats
 from .results import accuracy, speedups
 from .results.tables import COLUMNS as TABLE_COLUMNS
-from .results.tables import row_from_record
+from .results.tables import row_from_record, with_training_data
 
 COLUMNS = ["claim", "statement", "where", "needs", "measured", "ci_low", "ci_high", "n", "p", "verdict", "detail"]
 NOT_MEASURED = "not measured"
@@ -58,7 +58,7 @@ def measurements(records: list[dict]) -> pd.DataFrame:
         row["samples_s"] = lat.get("samples_s") or []
         row["per_image"] = (rec.get("details") or {}).get("per_image_iou")
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*TABLE_COLUMNS, "samples_s", "per_image"])
+    return with_training_data(pd.DataFrame(rows, columns=[*TABLE_COLUMNS, "samples_s", "per_image"]))
 
 
 def _verdict(low, high, threshold: float, above: bool = True) -> str:
@@ -386,7 +386,8 @@ class Checker:
                 "verdict": _combine(verdicts),
                 "detail": f"IoU(pure half) − IoU({self.baseline}) on the same images; smallest drop: "
                           f"{least['framework']}/{least['device']}/{least['precision']}/f{least['filters']} "
-                          f"({least['method']}); a drop when the 95 % CI lies below −{self.margin} (stats.iou_margin)"}
+                          f"({least['method']}); a drop when the 95 % CI lies below −{self.margin} (stats.iou_margin)"
+                          + (f"; {accuracy.caveat(cells)}" if accuracy.caveat(cells) else "")}
 
     def iou_same_across_f(self, c):
         cells = accuracy.over_folds(self.accuracy, "f vs largest f")
@@ -597,7 +598,8 @@ class Checker:
         return {"measured": worst["delta"], "ci_low": worst["ci_low"], "ci_high": worst["ci_high"], "n": len(cells),
                 "p": worst["tost_p"], "verdict": _combine(list(cells["verdict"])),
                 "detail": f"{what}; cells: {len(cells)}, furthest from 0: {desc} ({worst['method']}); equivalent when "
-                          f"the 95 % CI lies within ±{self.margin} (stats.iou_margin); p: TOST".lstrip("; ")}
+                          f"the 95 % CI lies within ±{self.margin} (stats.iou_margin); p: TOST".lstrip("; ")
+                          + (f"; {accuracy.caveat(cells)}" if accuracy.caveat(cells) else "")}
 
 
 # The paper's setup where a schema default differs from it (config/config.yaml sets the paper's values):

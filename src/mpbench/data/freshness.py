@@ -29,6 +29,7 @@ from pathlib import Path
 from .integrity import DIGEST_ATTR
 
 SETTINGS_ATTR = "data_settings"
+FOLDER = "data"   # under results_dir: one sub-folder per settings key
 KEY_LENGTH = 12
 # The data keys whose values make the HDF5's content (data.normalisation does not: it is applied when
 # the frames are read). Defaults are the schema's, so a config that leaves a key out gets the same key.
@@ -53,7 +54,7 @@ def settings_key(data_cfg: dict) -> str:
 
 def data_folder(results_dir: str, data_cfg: dict) -> str:
     """``<results_dir>/data/<settings_key>``: the HDF5, its frame list and report for these settings."""
-    return f"{results_dir.rstrip('/')}/data/{settings_key(data_cfg)}"
+    return f"{results_dir.rstrip('/')}/{FOLDER}/{settings_key(data_cfg)}"
 
 
 def h5_digest(h5_path: str | Path) -> str | None:

@@ -3,11 +3,26 @@ from __future__ import annotations
 
 import logging
 
+from ..results import speedups as pairing
 from ..results.tables import read_tables
 from . import paper_figures
 from .style import save
 
 log = logging.getLogger(__name__)
+
+
+def note_differences(fig, summary) -> str:
+    """A note under the figure when its results differ in data, mpbench or framework version (e.g.
+    merged from several sites, :mod:`mpbench.merge`; gid ``differences``): the comparisons that cross
+    such a difference are named in speedups.csv and accuracy.csv (``differs``). Returns the note ("": none)."""
+    found = pairing.disagreements(summary)
+    if not found:
+        return ""
+    note = ("These results differ in " + "; ".join(f"{k} ({', '.join(str(v)[:pairing.DIGEST_SHOWN] for v in vals)})"
+                                                    for k, vals in found.items())
+            + ": comparisons across them are marked in speedups.csv and accuracy.csv (differs)")
+    fig.text(0.01, 0.0, note, fontsize=6, color="#b00000", ha="left", va="bottom", wrap=True, gid="differences")
+    return note
 
 
 def make_figure(name: str, summary_csv, speedups_csv, config: dict, png, pdf) -> None:
@@ -22,5 +37,6 @@ def make_figure(name: str, summary_csv, speedups_csv, config: dict, png, pdf) ->
     if name == "fig4":
         kwargs["device"] = figcfg.get("fig4_device") or grid["devices"][0]
     fig = paper_figures.FIGURES[name](summary, speedups, grid, **kwargs)
+    note_differences(fig, summary)
     save(fig, png, pdf)
     log.info("%s: %d summary rows (%d ok) → %s", name, len(summary), int((summary["status"] == "ok").sum()), png)

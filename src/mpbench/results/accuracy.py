@@ -24,6 +24,13 @@ A precision comparison with a model whose training was cut short because its pre
 on that CPU (``epoch_cap``, ``train.emulated_max_epochs``) is not comparable: its row keeps the
 difference of the fold means for the record, with no CI (verdict ``inconclusive``), and ``method``
 says why. Derived models against their own float model are still compared.
+
+Models scored on other data (``data_sha256``, the HDF5's content: e.g. results merged from a site that
+preprocessed with another seed, :mod:`mpbench.merge`) are not comparable either — the same HDF5 row is
+another image there —, and are kept the same way. Every row names in ``differs`` what else differs
+between the two models' records (:data:`mpbench.results.speedups.PROVENANCE`: the framework version,
+the mpbench version and commit; a derived model against its float model: mpbench and data only, its
+converter's framework being another by design); :func:`caveat` says it for a claim.
 """
 from __future__ import annotations
 
@@ -31,9 +38,10 @@ import numpy as np
 import pandas as pd
 
 from .. import record, stats
+from . import speedups
 
 COLUMNS = ["comparison", "framework", "device", "precision", "filters", "variant", "run_device", "fold", "n",
-           "delta", "ci_low", "ci_high", "wilcoxon_p", "tost_p", "margin", "verdict", "method"]
+           "delta", "ci_low", "ci_high", "wilcoxon_p", "tost_p", "margin", "verdict", "method", "differs"]
 CELL = ["comparison", "framework", "device", "precision", "filters", "variant", "run_device"]
 DERIVED = ("tflite_cpu", "qat", "edgetpu")
 
@@ -82,6 +90,32 @@ def _cut_short(*train_rows) -> str | None:
     return "not comparable: " + "; ".join(why) if why else None
 
 
+def _other_data(a, b) -> str | None:
+    """Why rows ``a`` and ``b`` may not be paired by HDF5 row: they were scored on other data; else None."""
+    other = [] if b is None else speedups.differences(b, a, ["data_sha256"])
+    return f"not comparable: other data ({other[0]}): the same HDF5 rows are other images" if other else None
+
+
+def _differs(comparison: str, a, b) -> list[str]:
+    """What differs between the two models' records (module doc)."""
+    if b is None:
+        return []
+    derived = comparison.endswith(" vs float")
+    return speedups.differences(b, a, speedups.SAME_EXPERIMENT if derived else speedups.PROVENANCE)
+
+
+def caveat(cells: pd.DataFrame) -> str:
+    """A claim's caveat when some of the comparisons it rests on (accuracy rows) cross a difference
+    between the models' records (``differs``), else ""."""
+    crossing = [(r, d) for r, d in zip(cells.itertuples(), cells["differs"], strict=True)
+                if isinstance(d, str) and d]
+    if not crossing:
+        return ""
+    r, d = crossing[0]
+    return (f"caveat: {len(crossing)} of {len(cells)} cells compare models whose records differ "
+            f"(e.g. {r.framework}/{r.device}/{r.precision}/f{r.filters}: {d})")
+
+
 def _without_interval(result: dict, why: str) -> dict:
     """``result`` with its CI and tests removed, ``method`` saying why (a comparison that is not comparable)."""
     return {**result, "ci_low": None, "ci_high": None, "wilcoxon_p": None, "tost_p": None, "method": why}
@@ -98,16 +132,17 @@ def pairs(m: pd.DataFrame, baseline: str):
     for _, a in train[train["precision"] != baseline].iterrows():
         b = by_cell.get((a["framework"], a["device"], baseline, a["filters"], a["fold"]))
         if b is not None:
-            yield "precision vs baseline", a, b, b.get("val_iou"), _cut_short(a, b)
+            yield "precision vs baseline", a, b, b.get("val_iou"), _cut_short(a, b) or _other_data(a, b)
     for _, a in m[m["phase"].isin(DERIVED)].iterrows():
         b = by_cell.get((a["framework"], a["device"], a["precision"], a["filters"], a["fold"]))
         ref = _number(a.get("float_iou"))
-        yield f"{a['phase']} vs float", a, b, ref if ref is not None or b is None else b.get("val_iou"), None
+        yield (f"{a['phase']} vs float", a, b, ref if ref is not None or b is None else b.get("val_iou"),
+               _other_data(a, b))
     largest = train.groupby(["framework", "device", "precision"])["filters"].transform("max")
     for _, a in train[train["filters"] < largest].iterrows():
         b = by_cell.get((a["framework"], a["device"], a["precision"], largest[a.name], a["fold"]))
         if b is not None:
-            yield "f vs largest f", a, b, b.get("val_iou"), _cut_short(a, b)
+            yield "f vs largest f", a, b, b.get("val_iou"), _cut_short(a, b) or _other_data(a, b)
     tfl = m[m["phase"] == "tflite_cpu"]
     base = {(r["framework"], r["device"], r["variant"], r["filters"], r["fold"]): r
             for _, r in tfl[tfl["precision"] == baseline].iterrows()}
@@ -116,7 +151,8 @@ def pairs(m: pd.DataFrame, baseline: str):
         if b is not None:
             trained = [by_cell.get((r["framework"], r["device"], r["precision"], r["filters"], r["fold"]))
                        for r in (a, b)]
-            yield "tflite_cpu: precision vs baseline", a, b, b.get("val_iou"), _cut_short(*trained)
+            yield ("tflite_cpu: precision vs baseline", a, b, b.get("val_iou"),
+                   _cut_short(*trained) or _other_data(a, b))
 
 
 def accuracy_table(m: pd.DataFrame, baseline: str, margin: float) -> pd.DataFrame:
@@ -127,6 +163,7 @@ def accuracy_table(m: pd.DataFrame, baseline: str, margin: float) -> pd.DataFram
         if r is not None and not_comparable:
             r = _without_interval(r, not_comparable)
         if r is not None:
+            r["differs"] = "; ".join(_differs(comparison, a, b)) or None
             key = (comparison, a["framework"], a["device"], a["precision"], _value(a, "filters"),
                    _value(a, "variant"), a["run_device"])
             cells.setdefault(key, []).append((a["fold"], r))
@@ -141,6 +178,7 @@ def accuracy_table(m: pd.DataFrame, baseline: str, margin: float) -> pd.DataFram
         cut = [r["method"] for r in results if str(r["method"]).startswith("not comparable")]
         if cut:   # no interval from folds that are not comparable
             s = _without_interval(s, cut[0])
+        s["differs"] = "; ".join(sorted({d for r in results for d in (r["differs"] or "").split("; ") if d})) or None
         rows.append({**dict(zip(CELL, key, strict=True)), **s, "fold": "all",
                      "verdict": stats.equivalence_verdict(s["ci_low"], s["ci_high"], margin)})
     return pd.DataFrame(rows, columns=COLUMNS)

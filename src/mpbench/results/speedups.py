@@ -26,7 +26,10 @@ about one time in five), so a verdict drawn from it is ``inconclusive`` until th
 precision — where the data lives (``data_placement``), the CPU threads, PyTorch's fused Adam and cuDNN
 autotuning, a frame limit per epoch (``samples_limit``), the upsampling layer, the framework
 version, CUDA, cuDNN, the NVIDIA driver, the GPU and CPU model, the mpbench version and git commit,
-and the device that ran it (``run_device``). The batch size is part of the cell, so runs of other
+the data the runs read (``data_sha256``, the HDF5's ``content_sha256``: results merged from sites that
+preprocessed other data, :mod:`mpbench.merge`) and the device that ran it (``run_device``). The
+mpbench version, commit and data (:data:`SAME_EXPERIMENT`) are compared whatever the pair varies in:
+runs that differ there are not one experiment. The batch size is part of the cell, so runs of other
 batch sizes are never paired. Where a pair differs in any of them, the row's ``differs`` names each
 difference (``name: new vs reference``) and a verdict drawn from it is ``inconclusive``.
 Not timing-relevant, so not compared: the learning rate, ``max_epochs``, ``patience``, the seed,
@@ -53,15 +56,19 @@ import pandas as pd
 from .. import stats, support
 
 DEFAULT_MAX_CV = 0.10
+# What makes two runs one experiment, whatever they are compared for: the same mpbench and the same data.
+SAME_EXPERIMENT = ("mpbench_version", "git_commit", "data_sha256")
 # Timing-relevant settings and versions (module doc); summary.csv has a column for each.
 TIMING = ("run_device", "data_placement", "threads", "fused_adam", "cudnn_benchmark", "samples_limit",
-          "upsampling", "framework_version", "cuda", "cudnn", "driver", "gpu_name", "cpu", "mpbench_version",
-          "git_commit")
+          "upsampling", "framework_version", "cuda", "cudnn", "driver", "gpu_name", "cpu", *SAME_EXPERIMENT)
+# What changes what a model computes, not only how fast: compared for accuracy too (mpbench.results.accuracy).
+PROVENANCE = ("framework_version", *SAME_EXPERIMENT)
 # What differs by design when the pair varies in that column, so it is not compared.
 BY_DESIGN = {
     "framework": {"framework_version", "cuda", "cudnn", "gpu_name"},   # each framework ships its own CUDA libraries
-    "run_device": set(TIMING) - {"mpbench_version", "git_commit"},     # another device altogether (Edge TPU vs GPU)
+    "run_device": set(TIMING) - set(SAME_EXPERIMENT),                  # another device altogether (Edge TPU vs GPU)
 }
+DIGEST_SHOWN = 12   # hex digits of a digest shown in ``differs``
 COLUMNS = ["speedup_mean", "speedup_std", "n_folds", "n_runs", "ci_low", "ci_high", "ci_method", "cv", "differs",
            "inconclusive_because"]
 
@@ -95,8 +102,32 @@ def differences(ref: dict, new: dict, compare: Sequence[str] = TIMING) -> list[s
     for name in compare:
         a, b = key([ref.get(name)])[0], key([new.get(name)])[0]
         if a is not None and b is not None and a != b:
+            if name.endswith("sha256"):
+                a, b = str(a)[:DIGEST_SHOWN], str(b)[:DIGEST_SHOWN]
             out.append(f"{name}: {b} vs {a}")
     return out
+
+
+def values(rows: pd.DataFrame, compare: Sequence[str] = PROVENANCE) -> dict[str, list[str]]:
+    """The values each of ``compare`` has among ``rows`` (summary rows), as sorted text; keys that differ
+    by design between frameworks (:data:`BY_DESIGN`) are taken per framework (``framework_version
+    [pytorch]``). Keys with no value are left out."""
+    out: dict[str, list[str]] = {}
+    for name in compare:
+        if rows.empty or name not in rows:
+            continue
+        groups = rows.groupby("framework", dropna=False) if name in BY_DESIGN["framework"] else [(None, rows)]
+        for framework, g in groups:
+            found = sorted({str(v) for v in key(g[name]) if v is not None})
+            if found:
+                out[name if framework is None or pd.isna(framework) else f"{name} [{framework}]"] = found
+    return out
+
+
+def disagreements(rows: pd.DataFrame, compare: Sequence[str] = PROVENANCE) -> dict[str, list[str]]:
+    """The keys of :func:`values` holding more than one value among ``rows``: empty when the rows agree,
+    e.g. no merged results crossing a difference of data, mpbench or framework version (:mod:`mpbench.merge`)."""
+    return {k: v for k, v in values(rows, compare).items() if len(v) > 1}
 
 
 def run_speedup(ref: dict, new: dict, compare: Sequence[str] = TIMING) -> dict:

@@ -25,7 +25,8 @@ std over folds (the paper's definition: ratio of throughputs; std is empty for a
 :func:`mpbench.results.speedups.pair`, the one pairing the claims use too: the 95 % CI of
 ``speedup_mean`` (``ci_low``–``ci_high``; ``ci_method``: a t-interval over runs, or one run's bootstrap),
 ``n_runs``, the noise guard ``cv`` (largest coefficient of variation of a run's timed samples),
-``differs`` (timing-relevant settings or versions that differ between the paired runs) and
+``differs`` (timing-relevant settings or versions that differ between the paired runs, the data they
+read among them: ``data_sha256``, from the training record of the row's cell) and
 ``inconclusive_because`` (why no verdict may be drawn from the row: one run, noisy, settings differ).
 The rules are in that module's doc. Only ``ok`` rows count. For PyTorch, ``channels_last`` and
 ``reference_channels_last`` give the memory format of each side and ``same_format`` whether they
@@ -44,7 +45,7 @@ COLUMNS = ["phase", "framework", "device", "run_device", "precision", "precision
            "joules_per_sample", "val_iou", "val_iou_pooled", "float_iou", "channels_last", "fused_adam",
            "data_placement", "threads", "cudnn_benchmark", "samples_limit", "upsampling", "epochs", "epoch_cap",
            "best_epoch", "peak_memory_bytes", "framework_version", "gpu_name", "driver", "cuda", "cudnn", "cpu",
-           "hostname", "mpbench_version", "git_commit", "note", "source"]
+           "hostname", "mpbench_version", "git_commit", "data_sha256", "note", "source"]
 SCENARIO = ["phase", "framework", "device", "filters", "batch_size"]
 
 
@@ -74,8 +75,26 @@ def row_from_record(rec: dict, source: str) -> dict:
         "framework_version": p.get("torch") or p.get("tensorflow"), "gpu_name": p.get("gpu"),
         "driver": p.get("nvidia_driver"), "cuda": p.get("cuda"), "cudnn": p.get("cudnn"), "cpu": p.get("cpu"),
         "hostname": p.get("hostname"), "mpbench_version": p.get("mpbench"), "git_commit": p.get("git_commit"),
+        "data_sha256": (details.get("data") or {}).get("content_sha256"),
         "note": rec.get("note"), "source": source,
     }
+
+
+TRAINED_CELL = ["framework", "device", "precision", "filters", "fold"]
+
+
+def with_training_data(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with ``data_sha256`` filled where a record does not carry it (inference, TFLite, QAT,
+    Edge TPU) from the training run of its cell (:data:`TRAINED_CELL`): the data its model was trained
+    and validated on. Only training records store the HDF5's ``content_sha256``."""
+    if rows.empty:
+        return rows
+    train = rows[(rows["phase"] == "train") & rows["data_sha256"].notna()]
+    digests = {pairing.key(cell): g.iloc[0] for cell, g in train.groupby(TRAINED_CELL)["data_sha256"]
+               if g.nunique() == 1}
+    filled = [d if isinstance(d, str) else digests.get(pairing.key(cell))
+              for d, cell in zip(rows["data_sha256"], rows[TRAINED_CELL].itertuples(index=False), strict=True)]
+    return rows.assign(data_sha256=filled)
 
 
 def summary_table(paths, samples: dict | None = None) -> pd.DataFrame:
@@ -94,7 +113,7 @@ def summary_table(paths, samples: dict | None = None) -> pd.DataFrame:
                 except (KeyError, TypeError, AttributeError) as e:
                     raise record.ResultFileError(f"{p}: a {rec['stage']} record of the wrong shape ({e!r}); "
                                                  "delete it and rerun the job that writes it") from e
-    df = pd.DataFrame(rows, columns=COLUMNS)
+    df = with_training_data(pd.DataFrame(rows, columns=COLUMNS))
     for c in ("filters", "batch_size", "fold", "epochs", "epoch_cap", "best_epoch"):
         df[c] = df[c].astype("Int64")
     return df
