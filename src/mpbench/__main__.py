@@ -1,8 +1,11 @@
-"""``python -m mpbench doctor``: what this machine can measure (see :mod:`mpbench.doctor`)."""
+"""``python -m mpbench doctor``: what this machine can measure (:mod:`mpbench.doctor`); ``python -m mpbench merge``:
+result folders from several places combined (:mod:`mpbench.merge`)."""
 import sys
 
 COMMANDS = {"doctor": "what this machine can measure for the chosen config: CPU features, GPUs per framework, "
-                      "NVML, SLURM, Edge TPU, and which cells will be unavailable or emulated (with fixes)"}
+                      "NVML, SLURM, Edge TPU, and which cells will be unavailable or emulated (with fixes)",
+            "merge": "result folders from several places into one new folder (DIR... --into OUT): nothing "
+                     "overwritten, conflicts kept aside, what differs between them in merge_report.md"}
 
 
 def main(argv=None) -> int:
@@ -11,6 +14,9 @@ def main(argv=None) -> int:
         print("usage: python -m mpbench COMMAND [options]\n\ncommands:\n"
               + "\n".join(f"  {k:<8} {v}" for k, v in COMMANDS.items()), file=sys.stderr)
         return 2
+    if argv[0] == "merge":
+        from . import merge
+        return merge.main(argv[1:])
     from . import doctor
     return doctor.main(argv[1:])
 
