@@ -66,12 +66,12 @@ def main():
                           "| | | | | | |", flush=True)
                     continue
                 wall = time.perf_counter() - t0
-                hist = rec["details"]["history"]
+                hist = rec.details["history"]
                 later = [h["seconds"] for h in hist[1:]] or [hist[0]["seconds"]]
                 val = statistics.median([h.get("val_seconds") or 0.0 for h in hist])
-                print(f"| {fw} | {p} | {support.of_record(rec)} | {rec['details']['n_train']} "
+                print(f"| {fw} | {p} | {support.of_record(rec)} | {rec.details['n_train']} "
                       f"| {statistics.median(later):.1f} | {val:.1f} | {hist[0]['seconds']:.1f} | {wall:.0f} "
-                      f"| {rec['iou']:.3f} |", flush=True)
+                      f"| {rec.iou:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

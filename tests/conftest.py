@@ -69,7 +69,7 @@ def trained(train_h5, tmp_path_factory):
             out = root / framework / precision
             model = out / ("model.pt" if framework == "pytorch" else "model.keras")
             result = loop.train(s, train_h5, out / "result.json", model, out / "checkpoint")
-            assert result["iou"] > 0.5, result["iou"]
+            assert result.iou > 0.5, result.iou
             cache[framework, precision] = (s, model)
             records[framework, precision] = result
         return cache[framework, precision]
@@ -93,6 +93,13 @@ def small_config(tmp_path: Path, name: str, **extra) -> Path:
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def trained_as(status: str = "ok", best_epoch: int | None = 8):
+    """A training record with only a status and a best epoch: what the stages derived from a trained model
+    read of it (record.Status.derived_from)."""
+    from mpbench import record
+    return record.Record("train", {"device": "cpu"}, status, best_epoch=best_epoch)
 
 
 def merged_config(*configfiles: Path) -> dict:

@@ -144,9 +144,9 @@ def test_real_sample_trains_one_epoch(real_sample, framework, tmp_path):
                     batch_size=8, learning_rate=5e-4, max_epochs=1, patience=10, channels_last=False, threads=2)
     model = tmp_path / ("model.pt" if framework == "pytorch" else "model.keras")
     r = loop.train(s, h5, tmp_path / "result.json", model, tmp_path / "checkpoint")
-    assert r["status"] == "ok" and r["details"]["epochs"] == 1 and model.stat().st_size > 0
-    (epoch,) = r["details"]["history"]
-    assert np.isfinite(epoch["loss"]) and 0.0 <= r["iou"] <= 1.0 and r["latency"]["throughput"] > 0
-    assert r["latency"]["excluded"].startswith("nothing: every epoch was the first")    # one epoch: warm-up in it
+    assert r.status == "ok" and r.epochs == 1 and model.stat().st_size > 0
+    (epoch,) = r.details["history"]
+    assert np.isfinite(epoch["loss"]) and 0.0 <= r.iou <= 1.0 and r.latency["throughput"] > 0
+    assert r.latency["excluded"].startswith("nothing: every epoch was the first")    # one epoch: warm-up in it
     folds = load_h5(h5)["fold"]
-    assert (r["details"]["n_train"], r["details"]["n_val"]) == ((folds != 0).sum(), (folds == 0).sum())
+    assert (r.details["n_train"], r.details["n_val"]) == ((folds != 0).sum(), (folds == 0).sum())

@@ -1,4 +1,5 @@
 """The paper's claims checked on synthetic records with known truth; missing hardware is never support."""
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ def rec(stage, framework, device, precision, fold, iou=None, per_sample=0.01, n=
     rng = np.random.default_rng(seed)
     settings = {"framework": framework, "device": device, "precision": precision, "filters": 8, "fold": fold}
     samples = list(per_sample * (1 + rng.normal(0, 0.01, n)))
-    return record.make(stage, settings, status="ok", prov={}, batch_size=batch, iou=iou,
+    return record.Record(stage, settings, status="ok", provenance={}, batch_size=batch, iou=iou,
                        latency=record.latency(samples, unit="epoch", statistic="mean"), **kw)
 
 
@@ -75,8 +76,8 @@ def test_gpu_speedup_claim_with_known_ratio():
     assert v["mp_training_faster_on_gpus"] == "supported"
     row = table.set_index("claim").loc["mp_training_faster_on_gpus"]
     assert row["ci_low"] < 1.6 < row["ci_high"] and row["measured"] == pytest.approx(1.6, rel=0.02)
-    slow = [{**r, "settings": {**r["settings"], "precision": {"fp32": "mixed_bf16", "mixed_bf16": "fp32"}[
-        r["settings"]["precision"]]}} for r in fast]
+    slow = [dataclasses.replace(r, settings={**r.settings, "precision": {"fp32": "mixed_bf16", "mixed_bf16": "fp32"}[
+        r.settings["precision"]]}) for r in fast]
     assert verdicts(slow, cfg)[0]["mp_training_faster_on_gpus"] == "contradicted"
 
 
@@ -87,7 +88,7 @@ def test_a_stated_maximum_is_reached_by_the_best_cell_and_energy_without_nvml_is
     for k in range(3):
         for p, t in (("fp32", 0.019), ("mixed_bf16", 0.010)):
             r = rec("train", "tensorflow", "rtx3090", p, k, iou=0.9, per_sample=t, seed=k)
-            r["settings"]["filters"] = 64
+            r.settings["filters"] = 64
             recs.append(r)
     v, table = verdicts(recs, cfg)
     assert v["mp_training_speedup_up_to_1_9"] == "supported"
@@ -102,8 +103,8 @@ def scored(stage, precision, fold, iou, index=None, framework="pytorch", filters
     iou = np.asarray(iou, dtype=np.float32)
     index = np.arange(len(iou)) if index is None else np.asarray(index)
     r = rec(stage, framework, "cpu", precision, fold, iou=float(iou.mean()), seed=fold, **kw)
-    r["settings"]["filters"] = filters
-    r["details"]["per_image_iou"] = record.per_image(index, iou)
+    r.settings["filters"] = filters
+    r.per_image_iou = record.per_image(index, iou)
     return r
 
 
@@ -166,10 +167,11 @@ def test_int8_models_are_paired_on_the_images_both_scored():
             records.append(r)
     v, table = verdicts(records, config())
     assert v["mp_trained_models_quantize_alike"] == "supported"   # identical int8 IoU, alike speed, 3 folds
-    slower = [{**r, "latency": record.latency(list(np.array(r["latency"]["samples_s"]) * 1.5), unit="repeat")}
-              if r["stage"] == "tflite_cpu" and r["settings"]["precision"] == "mixed_bf16" else r for r in records]
+    slower = [dataclasses.replace(r, latency=record.latency(list(np.array(r.latency["samples_s"]) * 1.5),
+                                                            unit="repeat"))
+              if r.stage == "tflite_cpu" and r.settings["precision"] == "mixed_bf16" else r for r in records]
     assert verdicts(slower, config())[0]["mp_trained_models_quantize_alike"] == "contradicted"   # same IoU, 1.5x slower
-    one_fold = [r for r in slower if r["settings"]["fold"] == 0]   # one run per side: no between-run verdict
+    one_fold = [r for r in slower if r.settings["fold"] == 0]   # one run per side: no between-run verdict
     v, table = verdicts(one_fold, config())
     assert v["mp_trained_models_quantize_alike"] == "inconclusive"
     assert "one run per side" in table.set_index("claim").loc["mp_trained_models_quantize_alike", "detail"]
@@ -184,10 +186,10 @@ def test_int8_models_are_paired_on_the_images_both_scored():
 def timed(stage, device, fold, filters, per_sample, run_device=None, iou=None, batch=1, seed=0, n=30):
     r = rec(stage, "tensorflow", device, "fp32", fold, per_sample=per_sample, n=n, batch=batch, seed=seed,
             run_device=run_device)
-    r["settings"]["filters"] = filters
+    r.settings["filters"] = filters
     if iou is not None:
-        r["details"]["per_image_iou"] = record.per_image(np.arange(len(iou)), iou)
-        r["iou"] = float(np.mean(iou))
+        r.per_image_iou = record.per_image(np.arange(len(iou)), iou)
+        r.iou = float(np.mean(iou))
     return r
 
 
@@ -226,7 +228,7 @@ def test_edgetpu_vs_gpu_is_not_measured_on_the_stand_in_or_without_gpus():
     v, table = verdicts(stand_in, edge_config())
     assert v["edgetpu_fastest_at_f8"] == "not measured"
     assert "stand-in is not evidence" in table.set_index("claim").loc["edgetpu_fastest_at_f8", "detail"]
-    no_gpu = [r for r in edge_grid({8: 0.001, 64: 0.030}, {8: 0.006, 64: 0.010}) if r["stage"] == "edgetpu"]
+    no_gpu = [r for r in edge_grid({8: 0.001, 64: 0.030}, {8: 0.006, 64: 0.010}) if r.stage == "edgetpu"]
     v, table = verdicts(no_gpu, edge_config())
     assert v["edgetpu_fastest_at_f8"] == "not measured"
     assert "GPU" in table.set_index("claim").loc["edgetpu_fastest_at_f8", "detail"]
@@ -234,8 +236,9 @@ def test_edgetpu_vs_gpu_is_not_measured_on_the_stand_in_or_without_gpus():
 
 def compiled(filters, fully_mapped=True, status="ok"):
     settings = {"framework": "tensorflow", "device": "a100", "precision": "fp32", "filters": filters, "fold": 0}
-    return record.make("edgetpu_compile", settings, status=status, prov={}, run_device="edgetpu", variant="int8",
-                       details={"fully_mapped": fully_mapped} if status == "ok" else {"returncode": 1})
+    return record.Record("edgetpu_compile", settings, status=status, run_device="edgetpu", variant="int8",
+                         fully_mapped=fully_mapped if status == "ok" else None,
+                         details={} if status == "ok" else {"returncode": 1})
 
 
 def compile_grid(mapped=(8, 16, 32, 64), f64_drop=0.2, run_device="edgetpu"):
@@ -302,7 +305,7 @@ def timed_rec(stage, framework, device, precision, fold, per_sample, filters=8, 
     s = {"framework": framework, "device": device, "precision": precision, "filters": filters, "fold": fold,
          **settings}
     samples = list(per_sample * (1 + rng.normal(0, noise, n)))
-    return record.make(stage, s, status="ok", prov={}, batch_size=batch, iou=0.9,
+    return record.Record(stage, s, status="ok", provenance={}, batch_size=batch, iou=0.9,
                        latency=record.latency(samples, unit="epoch", statistic="mean"))
 
 
@@ -329,7 +332,7 @@ def test_mp_iou_unchanged_judges_mixed_precisions_and_pure_fp16_drop_is_its_own_
     assert v["mp_iou_unchanged"] == "supported"      # fp16's drop is not a mixed precision's
     assert v["fp16_iou_drops"] == "supported"
     assert table.set_index("claim").loc["fp16_iou_drops", "measured"] == pytest.approx(-0.08, abs=1e-4)
-    no_drop = [r for r in recs if r["settings"]["precision"] != "fp16"]
+    no_drop = [r for r in recs if r.settings["precision"] != "fp16"]
     no_drop += [scored("train", "fp16", k, base) for k in range(4)]
     assert verdicts(no_drop, cfg)[0]["fp16_iou_drops"] == "contradicted"
 
@@ -391,7 +394,7 @@ def test_time_grows_with_f_is_fig4_with_a_ci_and_ignores_batch_1_gpu_noise():
     v, table = verdicts(recs, cfg)
     row = table.set_index("claim").loc["time_grows_with_f"]
     assert v["time_grows_with_f"] == "supported" and row["ci_low"] > 1.05
-    flat = [r for r in recs if not (r["stage"] == "train" and r["settings"]["filters"] == 16)]
+    flat = [r for r in recs if not (r.stage == "train" and r.settings["filters"] == 16)]
     flat += [timed_rec("train", "pytorch", "a40", "fp32", k, 0.00102, filters=16, seed=30 + k) for k in range(3)]
     assert verdicts(flat, cfg)[0]["time_grows_with_f"] == "contradicted"   # a 2 % growth is no growth
 
@@ -435,14 +438,14 @@ def test_iou_independent_of_f_and_small_models_need_more_epochs():
         for f, best in ((8, 40 + k), (64, 12 + k)):
             for p in ("fp32", "mixed_bf16"):
                 r = scored("train", p, k, base + np.random.default_rng(k + f).normal(0, 0.003, len(base)), filters=f)
-                r["details"]["best_epoch"] = best
+                r.best_epoch = best
                 recs.append(r)
     v, table = verdicts(recs, cfg)
     assert v["iou_independent_of_f"] == "supported"
     assert v["small_models_need_more_epochs"] == "supported"
     assert table.set_index("claim").loc["small_models_need_more_epochs", "measured"] == pytest.approx(28)
-    worse = [{**r, "details": {**r["details"], "per_image_iou": record.per_image(np.arange(len(base)), base - 0.1)}}
-             if r["settings"]["filters"] == 8 else r for r in recs]
+    worse = [dataclasses.replace(r, per_image_iou=record.per_image(np.arange(len(base)), base - 0.1))
+             if r.settings["filters"] == 8 else r for r in recs]
     assert verdicts(worse, cfg)[0]["iou_independent_of_f"] == "contradicted"
 
 
@@ -506,7 +509,7 @@ def test_identical_int8_models_with_noisy_timings_are_inconclusive_not_contradic
         for p, slow in (("fp32", 1.0), ("mixed_bf16", 1.15)):
             r = scored("tflite_cpu", p, k, base - 0.01, framework="tensorflow", variant="int8", run_device="cpu")
             rng = np.random.default_rng(40 + k + len(p))
-            r["latency"] = record.latency(list(0.004 * slow * np.abs(1 + rng.normal(0, 0.2, 60))), unit="repeat")
+            r.latency = record.latency(list(0.004 * slow * np.abs(1 + rng.normal(0, 0.2, 60))), unit="repeat")
             recs.append(r)
     v, table = verdicts(recs, config())
     assert v["mp_trained_models_quantize_alike"] == "inconclusive"
@@ -529,9 +532,9 @@ def test_a_speedup_from_runs_with_other_settings_or_versions_names_them_and_is_i
     cfg = gpu_config(devices=("rtx3090",), filters=(64,), frameworks=("tensorflow",))
     recs = speed_grid(1.9, seed=6)
     for r in recs:
-        host = r["settings"]["precision"] == "fp32"
-        r["settings"].update(data_placement="host" if host else "device", learning_rate=5e-4 if host else 1e-3)
-        r["provenance"].update(tensorflow="2.21.0" if host else "2.20.0")
+        host = r.settings["precision"] == "fp32"
+        r.settings.update(data_placement="host" if host else "device", learning_rate=5e-4 if host else 1e-3)
+        r.provenance.update(tensorflow="2.21.0" if host else "2.20.0")
     v, table = verdicts(recs, cfg)
     detail = table.set_index("claim").loc["mp_training_faster_on_gpus", "detail"]
     assert v["mp_training_faster_on_gpus"] == "inconclusive"

@@ -88,16 +88,16 @@ def test_missing_compiler_required_fails_early_naming_it(int8_model, tmp_path):
 @pytest.mark.slow
 def test_unavailable_path_times_int8_on_cpu_labelled_cpu_int8(int8_model, train_h5, tmp_path):
     c = compile(int8_model, tmp_path / "c", "edgetpu_compiler_absent", required=False)
-    assert c["status"] == "unavailable" and "not found" in c["note"] and c["config_hash"]
+    assert c.status == "unavailable" and "not found" in c.note and c.config_hash
     assert "not found" in (tmp_path / "c.log").read_text()
     with pytest.raises(RuntimeError, match="edgetpu.required"):
         infer(tmp_path / "c.json", int8_model, train_h5, tmp_path / "i.json", 8, 1, 3, required=True)
     r = infer(tmp_path / "c.json", int8_model, train_h5, tmp_path / "i.json", 8, 1, 3, required=False)
-    assert r["details"]["edgetpu"] == "unavailable" and r["run_device"] == CPU_FALLBACK_DEVICE
-    assert r["status"] == "ok" and r["stage"] == "edgetpu"    # the stand-in measurement itself worked
-    assert r["model_path"] == str(int8_model) and c["note"] in r["note"]
-    assert r["latency"]["per_sample_s"]["n"] == 3 and 0 <= r["iou"] <= 1
-    assert record.read_one(tmp_path / "i.json")["run_device"] == CPU_FALLBACK_DEVICE
+    assert r.details["edgetpu"] == "unavailable" and r.run_device == CPU_FALLBACK_DEVICE
+    assert r.status == "ok" and r.stage == "edgetpu"    # the stand-in measurement itself worked
+    assert r.model_path == str(int8_model) and c.note in r.note
+    assert r.latency["per_sample_s"]["n"] == 3 and 0 <= r.iou <= 1
+    assert record.read_one(tmp_path / "i.json").run_device == CPU_FALLBACK_DEVICE
 
 
 @pytest.mark.slow
@@ -114,11 +114,10 @@ cp "$4" "$3/$(basename "$4" .tflite)_edgetpu.tflite"
     out = tmp_path / "q"
     out.mkdir()
     c = compile(int8_model, out / "c", str(fake), required=True)
-    d = c["details"]
-    assert c["status"] == "ok" and d["fully_mapped"] and d["total_ops"] == 214
-    assert Path(d["compiled_model"]).exists() and "Operator" in (out / "c.log").read_text()
+    assert c.status == "ok" and c.fully_mapped and c.details["total_ops"] == 214
+    assert Path(c.compiled_model).exists() and "Operator" in (out / "c.log").read_text()
     r = infer(out / "c.json", int8_model, train_h5, out / "i.json", 4, 0, 3, required=False)
-    assert r["details"]["edgetpu"] == "unavailable" and "libedgetpu" in r["note"]
+    assert r.details["edgetpu"] == "unavailable" and "libedgetpu" in r.note
 
 
 @pytest.mark.slow
@@ -127,10 +126,10 @@ def test_failing_compiler_is_recorded(int8_model, tmp_path):
     fake.write_text("#!/bin/sh\necho 'Internal compiler error. Aborting!'\nexit 1\n")
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     c = compile(int8_model, tmp_path / "c", str(fake), required=False)
-    assert c["status"] == "failed" and c["details"]["returncode"] == 1 and c["details"]["compiled_model"] is None
+    assert c.status == "failed" and c.details["returncode"] == 1 and c.compiled_model is None
     with pytest.raises(RuntimeError, match="exited with 1"):
         compile(int8_model, tmp_path / "d", str(fake), required=True)
-    assert record.read_one(tmp_path / "d.json")["status"] == "failed"
+    assert record.read_one(tmp_path / "d.json").status == "failed"
 
 
 def test_no_int8_model_is_recorded_failed_by_both_jobs(tmp_path):
@@ -138,15 +137,15 @@ def test_no_int8_model_is_recorded_failed_by_both_jobs(tmp_path):
     grid goes on, even with edgetpu.required (nothing is missing on this machine's side)."""
     from mpbench.edgetpu.stage import int8_of
     quantized = tmp_path / "result.json"
-    record.write(quantized, [record.make("tflite_cpu", SETTINGS.to_dict(), status="failed", prov={}, variant="int8",
-                                         error="RuntimeError: quantizer says no")])
+    record.write(quantized, [record.Record("tflite_cpu", SETTINGS.to_dict(), status="failed", variant="int8",
+                                           error="RuntimeError: quantizer says no")])
     int8 = int8_of(quantized)
     assert int8["path"] is None and "quantizer says no" in int8["reason"] and str(quantized) in int8["reason"]
     c = compile_stage(SETTINGS, int8_path=None, result_path=tmp_path / "c.json", log_path=tmp_path / "c.log",
                       required=True, no_model_reason=int8["reason"])
-    assert c["status"] == "failed" and "quantizer says no" in c["error"]
+    assert c.status == "failed" and "quantizer says no" in c.error
     assert "no int8 model" in (tmp_path / "c.log").read_text()
     e = infer_stage(SETTINGS, compile_json=tmp_path / "c.json", int8_path=None, h5_path=tmp_path / "absent.h5",
                     result_path=tmp_path / "e.json", n_images=4, warmup=0, repeats=3, required=True,
                     no_model_reason=int8["reason"])
-    assert e["status"] == "failed" and record.read_one(tmp_path / "e.json")["error"].startswith("no int8 model")
+    assert e.status == "failed" and record.read_one(tmp_path / "e.json").error.startswith("no int8 model")

@@ -72,8 +72,8 @@ def test_a_planted_checkpoint_does_not_run_its_payload_on_resume(framework, trai
     assert f"checkpoint {paths['checkpoint_dir']} not resumed:" in caplog.text
     damaged = aside(out, "damaged")
     assert (damaged / rel).read_bytes() == planted            # kept as found, for whoever investigates
-    assert rec["status"] == "ok" and [h["epoch"] for h in rec["details"]["history"]] == [1, 2, 3]
-    assert rec["details"]["checkpoints_set_aside"][0]["path"] == str(damaged)
+    assert rec.status == "ok" and [h["epoch"] for h in rec.details["history"]] == [1, 2, 3]
+    assert rec.details["checkpoints_set_aside"][0]["path"] == str(damaged)
 
 
 def test_an_old_format_keras_checkpoint_is_set_aside_as_stale_never_unpickled(train_h5, tmp_path, monkeypatch, caplog):
@@ -89,7 +89,7 @@ def test_an_old_format_keras_checkpoint_is_set_aside_as_stale_never_unpickled(tr
     assert not marker.exists()
     assert f"it was written for another run: checkpoint format 2 → {loop.CHECKPOINT_FORMAT}" in caplog.text
     aside(out, "stale")
-    assert rec["status"] == "ok" and rec["details"]["resumed_at_epochs"] == []
+    assert rec.status == "ok" and rec.details["resumed_at_epochs"] == []
 
 
 def load_without_code(path):
@@ -128,6 +128,6 @@ def test_real_checkpoints_hold_only_data_and_still_resume(framework, train_h5, t
         assert rng == expected.bit_generator.state
     with caplog.at_level(logging.INFO):
         rec = loop.train(s, train_h5, **paths)
-    assert "continuing at epoch 3" in caplog.text and rec["details"]["resumed_at_epochs"] == [3]
-    assert rec["status"] == "ok" and [h["epoch"] for h in rec["details"]["history"]] == [1, 2, 3]
+    assert "continuing at epoch 3" in caplog.text and rec.details["resumed_at_epochs"] == [3]
+    assert rec.status == "ok" and [h["epoch"] for h in rec.details["history"]] == [1, 2, 3]
     assert not list(out.glob("checkpoint.*"))

@@ -82,10 +82,10 @@ def copied_cell(root: Path, precision: str, h5: Path) -> list[Path]:
     """A training result and model of pytorch/cpu/f8/fold0 as copied off the cluster (file times lost)."""
     iou = np.clip(np.random.default_rng(0).normal(0.85, 0.05, 20), 0, 0.99)
     settings = {"framework": "pytorch", "device": "cpu", "precision": precision, "filters": 8, "fold": 0}
-    rec = record.make("train", settings, status="ok", prov={}, batch_size=8, iou=float(iou.mean()),
+    rec = record.Record("train", settings, status="ok", provenance={}, batch_size=8, iou=float(iou.mean()),
                       latency=record.latency([0.01, 0.0102, 0.0099, 0.0101], unit="epoch", statistic="mean"),
-                      details={"per_image_iou": record.per_image(np.arange(20), iou), "best_epoch": 2})
-    rec["details"]["data"] = {"h5": str(h5), "content_sha256": "0" * 64}
+                      per_image_iou=record.per_image(np.arange(20), iou), best_epoch=2)
+    rec.details["data"] = {"h5": str(h5), "content_sha256": "0" * 64}
     cell = root / "train" / "pytorch" / "cpu" / precision / "f8" / "fold0"
     cell.mkdir(parents=True)
     record.write(cell / "result.json", [rec])
@@ -137,7 +137,7 @@ def test_reruns_are_decided_on_the_hdf5s_content(tmp_path):
     assert first.returncode == 0, first.stderr[-4000:]
     trained = mtimes(result, result.with_name("model.pt"))
     digest = freshness.h5_digest(h5)
-    assert record.read_one(result)["details"]["data"]["content_sha256"] == digest
+    assert record.read_one(result).details["data"]["content_sha256"] == digest
 
     def rerun(*targets):
         run = run_snakemake(str(result), *targets, "--cores", "2", "--configfile", str(cfg), timeout=900)
@@ -165,7 +165,7 @@ def test_reruns_are_decided_on_the_hdf5s_content(tmp_path):
     write_synthetic_bagls(bagls, 48, seed=10)
     out = rerun()
     assert freshness.h5_digest(h5) != digest
-    assert record.read_one(result)["details"]["data"]["content_sha256"] == freshness.h5_digest(h5), out[-3000:]
+    assert record.read_one(result).details["data"]["content_sha256"] == freshness.h5_digest(h5), out[-3000:]
 
 
 @pytest.mark.slow
@@ -192,7 +192,7 @@ def test_a_changed_data_config_never_reuses_the_old_hdf5(tmp_path):
         assert len(f["images"]) == 36 and f.attrs["seed"] == 7
         made = json.loads(f.attrs[freshness.SETTINGS_ATTR])
     assert made["n_samples"] == 36 and made["seed"] == 7
-    data = record.read_one(result)["details"]["data"]
+    data = record.read_one(result).details["data"]
     assert data["seed"] == 7 and data["content_sha256"] == freshness.h5_digest(new_h5)
 
     # An HDF5 of other settings put where these settings' file belongs is refused before any job runs.

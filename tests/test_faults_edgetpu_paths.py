@@ -48,7 +48,7 @@ def cell_results(train_h5, tmp_path_factory):
              timing_repeats=3)
     stage.compile_stage(s, int8_path=q / "model_int8.tflite", result_path=q / "edgetpu_compile.json",
                         log_path=q / "edgetpu_compiler.log", compiler=str(fake_compiler(root)), required=True)
-    assert record.read_one(q / "edgetpu_compile.json")["details"]["compiled_model"] == str(
+    assert record.read_one(q / "edgetpu_compile.json").compiled_model == str(
         q / "model_int8_edgetpu.tflite")
     return s, q
 
@@ -81,7 +81,7 @@ def run(s, copy, h5, **kw):
 
 
 def int8_record(folder):
-    return next(r for r in record.read(folder / "result.json") if r["variant"] == "int8")
+    return next(r for r in record.read(folder / "result.json") if r.variant == "int8")
 
 
 @pytest.mark.parametrize("fate", ["changed", "deleted"])
@@ -89,10 +89,10 @@ def test_a_copied_results_folder_times_its_own_int8_model(cell_results, train_h5
     s, original, copy = copied(cell_results, tmp_path, fate)
     int8, rec = run(s, copy, train_h5)
     assert int8["path"] == str(copy / "model_int8.tflite") and int8["reason"] is None
-    assert rec["status"] == "ok" and rec["run_device"] == stage.CPU_FALLBACK_DEVICE   # no Edge TPU here
-    assert rec["model_path"] == str(copy / "model_int8.tflite")
-    assert rec["details"]["int8_model"] == str(copy / "model_int8.tflite")
-    assert rec["iou"] == pytest.approx(int8_record(copy)["iou"])   # the same model on the same frames
+    assert rec.status == "ok" and rec.run_device == stage.CPU_FALLBACK_DEVICE   # no Edge TPU here
+    assert rec.model_path == str(copy / "model_int8.tflite")
+    assert rec.details["int8_model"] == str(copy / "model_int8.tflite")
+    assert rec.iou == pytest.approx(int8_record(copy)["iou"])   # the same model on the same frames
 
 
 @pytest.mark.parametrize("fate", ["changed", "deleted"])
@@ -113,8 +113,8 @@ def test_a_copied_results_folder_runs_its_own_compiled_model_on_the_edge_tpu(cel
     _, rec = run(s, copy, train_h5)
     compiled = str(copy / "model_int8_edgetpu.tflite")
     assert opened == [compiled]
-    assert rec["status"] == "ok" and rec["run_device"] == "edgetpu" and rec["model_path"] == compiled
-    assert rec["iou"] == pytest.approx(int8_record(copy)["iou"])
+    assert rec.status == "ok" and rec.run_device == "edgetpu" and rec.model_path == compiled
+    assert rec.iou == pytest.approx(int8_record(copy)["iou"])
 
 
 def test_a_copy_without_its_int8_model_is_recorded_failed_not_sent_to_the_original(cell_results, train_h5,
@@ -125,5 +125,5 @@ def test_a_copy_without_its_int8_model_is_recorded_failed_not_sent_to_the_origin
     assert int8["path"] is None
     assert int8["reason"].startswith(f"{copy / 'model_int8.tflite'}, the int8 model {copy / 'result.json'} names, "
                                      "is not in that folder; rerun rule quantize")
-    assert rec["status"] == "failed" and rec["error"].startswith("no int8 model:")
-    assert str(original) not in str(rec["model_path"])
+    assert rec.status == "failed" and rec.error.startswith("no int8 model:")
+    assert str(original) not in str(rec.model_path)

@@ -91,11 +91,11 @@ def test_a_checkpoint_from_other_settings_is_set_aside_not_resumed(two_h5, tmp_p
     stale = aside(out, "stale")
     assert f"Moved aside to {stale}" in caplog.text
     assert json.loads((stale / loop.STATE_FILE).read_text())["epoch"] == 2   # kept, not deleted
-    assert rec["status"] == "ok" and rec["details"]["resumed_at_epochs"] == []
-    assert [h["epoch"] for h in rec["details"]["history"]] == [1, 2, 3, 4]
-    assert rec["details"]["n_train"] == 50 and rec["settings"]["learning_rate"] == 1e-3
-    assert rec["details"]["checkpoints_set_aside"][0]["path"] == str(stale)
-    assert record.read_one(paths["result_path"])["status"] == "ok" and not paths["checkpoint_dir"].exists()
+    assert rec.status == "ok" and rec.details["resumed_at_epochs"] == []
+    assert [h["epoch"] for h in rec.details["history"]] == [1, 2, 3, 4]
+    assert rec.details["n_train"] == 50 and rec.settings["learning_rate"] == 1e-3
+    assert rec.details["checkpoints_set_aside"][0]["path"] == str(stale)
+    assert record.read_one(paths["result_path"]).status == "ok" and not paths["checkpoint_dir"].exists()
 
 
 def test_a_longer_run_of_the_same_cell_still_resumes(two_h5, tmp_path, monkeypatch, caplog):
@@ -104,8 +104,8 @@ def test_a_longer_run_of_the_same_cell_still_resumes(two_h5, tmp_path, monkeypat
     killed_in_epoch_3(monkeypatch, settings(max_epochs=4), two_h5[0], paths)
     with caplog.at_level(logging.INFO):
         rec = loop.train(settings(max_epochs=5, patience=8), two_h5[0], **paths)
-    assert "continuing at epoch 3" in caplog.text and rec["details"]["resumed_at_epochs"] == [3]
-    assert [h["epoch"] for h in rec["details"]["history"]] == [1, 2, 3, 4, 5]
+    assert "continuing at epoch 3" in caplog.text and rec.details["resumed_at_epochs"] == [3]
+    assert [h["epoch"] for h in rec.details["history"]] == [1, 2, 3, 4, 5]
     assert not list(out.glob("checkpoint.*"))
 
 
@@ -124,8 +124,8 @@ def test_a_checkpoint_that_does_not_load_is_set_aside(framework, two_h5, tmp_pat
     assert f"checkpoint {paths['checkpoint_dir']} not resumed: it does not load (" in caplog.text
     assert f"Moved aside to {damaged}" in caplog.text and "Training starts at epoch 1" in caplog.text
     assert (damaged / state["last_dir"] / LAST[framework]).read_bytes() == garbage   # kept as it was
-    assert rec["status"] == "ok" and [h["epoch"] for h in rec["details"]["history"]] == [1, 2, 3]
-    assert rec["details"]["resumed_at_epochs"] == []
+    assert rec.status == "ok" and [h["epoch"] for h in rec.details["history"]] == [1, 2, 3]
+    assert rec.details["resumed_at_epochs"] == []
 
 
 def test_a_truncated_checkpoint_is_set_aside(two_h5, tmp_path, monkeypatch, caplog):
@@ -139,7 +139,7 @@ def test_a_truncated_checkpoint_is_set_aside(two_h5, tmp_path, monkeypatch, capl
         rec = loop.train(settings(max_epochs=3), two_h5[0], **paths)
     assert f"{state['last_dir']}/last.pt is {size // 3} bytes, its state recorded {size} (cut short?)" in caplog.text
     aside(out, "damaged")
-    assert rec["status"] == "ok" and rec["details"]["resumed_at_epochs"] == []
+    assert rec.status == "ok" and rec.details["resumed_at_epochs"] == []
 
 
 # --- 8. a full disk while checkpointing ----------------------------------------------------------
@@ -170,8 +170,8 @@ def test_a_full_disk_names_the_file_and_leaves_the_last_good_checkpoint(two_h5, 
     monkeypatch.setattr(torch, "save", real_save)
     with caplog.at_level(logging.INFO):
         rec = loop.train(settings(max_epochs=3), two_h5[0], **paths)
-    assert "continuing at epoch 2" in caplog.text and rec["details"]["resumed_at_epochs"] == [2]
-    assert rec["status"] == "ok" and [h["epoch"] for h in rec["details"]["history"]] == [1, 2, 3]
+    assert "continuing at epoch 2" in caplog.text and rec.details["resumed_at_epochs"] == [2]
+    assert rec.status == "ok" and [h["epoch"] for h in rec.details["history"]] == [1, 2, 3]
 
 
 # --- 4. a second live process on the same cell ---------------------------------------------------
@@ -200,4 +200,4 @@ def test_a_checkpoint_another_live_job_writes_is_left_alone(two_h5, tmp_path, mo
     with caplog.at_level(logging.INFO):
         rec = loop.train(settings(), two_h5[0], **paths)
     assert f"was last held by pid {other.pid}" in caplog.text and "continuing at epoch 3" in caplog.text
-    assert rec["status"] == "ok" and rec["details"]["resumed_at_epochs"] == [3]
+    assert rec.status == "ok" and rec.details["resumed_at_epochs"] == [3]

@@ -18,10 +18,10 @@ def copied_train_result(root, precision, shift):
     rng = np.random.default_rng(len(precision))
     iou = np.clip(np.random.default_rng(0).normal(0.85, 0.05, 40), 0, 0.99) + shift   # the same images
     settings = {"framework": "pytorch", "device": "cpu", "precision": precision, "filters": 8, "fold": 0}
-    rec = record.make("train", settings, status="ok", prov={}, batch_size=8, iou=float(iou.mean()),
+    rec = record.Record("train", settings, status="ok", provenance={}, batch_size=8, iou=float(iou.mean()),
                       latency=record.latency(list(0.01 * (1 + rng.normal(0, 0.02, 6))), unit="epoch",
                                              statistic="mean"),
-                      details={"per_image_iou": record.per_image(np.arange(40), iou), "best_epoch": 3})
+                      per_image_iou=record.per_image(np.arange(40), iou), best_epoch=3)
     path = root / "train" / "pytorch" / "cpu" / precision / "f8" / "fold0" / "result.json"
     path.parent.mkdir(parents=True)
     record.write(path, [rec])

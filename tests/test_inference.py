@@ -68,10 +68,10 @@ def test_benchmark_result_schema(framework, precision, trained, train_h5, tmp_pa
     s, model = trained(framework, precision)
     records = benchmark(s, model, train_h5, tmp_path / "r.json", [1, 2, 8], warmup=1, repeats=3)
     assert records == record.read(tmp_path / "r.json")
-    assert [r["batch_size"] for r in records] == [1, 2, 8]
+    assert [r.batch_size for r in records] == [1, 2, 8]
     for r in records:
-        assert r["stage"] == "infer" and r["status"] == "ok" and r["model_path"] == str(model)
-        assert r["settings"]["framework"] == framework and r["settings"]["precision"] == precision
-        assert r["latency"]["per_sample_s"]["n"] == 3 and len(r["latency"]["samples_s"]) == 3
-        assert r["energy_meter"]["available"] is False and r["energy_meter"]["reason"]
-        assert r["provenance"]["hostname"] and r["config_hash"]
+        assert r.stage == "infer" and r.status == "ok" and r.model_path == str(model)
+        assert r.settings["framework"] == framework and r.settings["precision"] == precision
+        assert r.latency["per_sample_s"]["n"] == 3 and len(r.latency["samples_s"]) == 3
+        assert r.energy_meter["available"] is False and r.energy_meter["reason"]
+        assert r.provenance["hostname"] and r.config_hash

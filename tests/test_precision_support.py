@@ -23,9 +23,10 @@ def rec(precision, per_sample, flags=EPYC_BF16, stage="train", fold=0, device_ty
     rng = np.random.default_rng(seed)
     settings = {"framework": "pytorch", "device": "cpu" if device_type == "cpu" else "a100",
                 "device_type": device_type, "precision": precision, "filters": 8, "fold": fold}
-    return record.make(stage, settings, status="ok", prov=prov(flags) if prov_ is None else prov_, batch_size=8,
-                       iou=0.9, latency=record.latency(list(per_sample * (1 + rng.normal(0, 0.02, 6))), unit="epoch",
-                                                        statistic="mean" if stage == "train" else "median"))
+    return record.Record(stage, settings, status="ok", provenance=prov(flags) if prov_ is None else prov_,
+                         batch_size=8, iou=0.9,
+                         latency=record.latency(list(per_sample * (1 + rng.normal(0, 0.02, 6))), unit="epoch",
+                                                statistic="mean" if stage == "train" else "median"))
 
 
 @pytest.mark.parametrize("flags,bf16,fp16", [(EPYC_BF16, "native", "emulated"), (EPYC_AVX, "emulated", "emulated"),
@@ -47,7 +48,7 @@ def test_gpu_records_judge_by_compute_capability_and_old_records_are_unknown():
     assert support.of_record(rec("mixed_bf16", 0.01, device_type="cuda", prov_={})) == "unknown"
     assert support.of_record(rec("mixed_bf16", 0.01, prov_={"cpu": "x"})) == "unknown"   # before cpu_flags
     assert support.of_record(rec("mixed_bf16", 0.01, prov_={"cpu_flags": EPYC_AVX.split()})) == "emulated"
-    q = record.make("tflite_cpu", {"precision": "fp32"}, status="ok", prov={})
+    q = record.Record("tflite_cpu", {"precision": "fp32"}, status="ok", provenance={})
     assert support.of_record(q) is None
 
 
@@ -179,11 +180,10 @@ def test_an_emulated_cell_trains_fewer_epochs_and_says_so(monkeypatch, train_h5,
     from mpbench.training import loop
     monkeypatch.setattr(support, "cpu_flags", lambda framework=None, env=None, cpuinfo=None: EPYC_AVX.split())
     rec = loop.train(cap_settings(), train_h5, tmp_path / "result.json", tmp_path / "model.pt", tmp_path / "ckpt")
-    d = rec["details"]
-    assert rec["status"] == "ok" and d["epochs"] == 2 and [h["epoch"] for h in d["history"]] == [1, 2]
-    assert d["epoch_cap"]["max_epochs"] == 2 and rec["note"] == d["epoch_cap"]["note"]
-    assert rec["latency"]["timed_epochs"] == [2]                             # timed like any other run
-    assert rec["settings"]["max_epochs"] == 4 and rec["settings"]["emulated_max_epochs"] == 2
+    assert rec.status == "ok" and rec.epochs == 2 and [h["epoch"] for h in rec.details["history"]] == [1, 2]
+    assert rec.epoch_cap["max_epochs"] == 2 and rec.note == rec.epoch_cap["note"]
+    assert rec.latency["timed_epochs"] == [2]                             # timed like any other run
+    assert rec.settings["max_epochs"] == 4 and rec.settings["emulated_max_epochs"] == 2
     write_tables([tmp_path / "result.json"], tmp_path / "s.csv", tmp_path / "sp.csv")
     row = pd.read_csv(tmp_path / "s.csv").iloc[0]
     assert row["epochs"] == 2 and row["epoch_cap"] == 2 and "train.emulated_max_epochs" in row["note"]
@@ -201,9 +201,9 @@ def test_the_iou_of_a_run_cut_short_is_not_compared():
         for p, cap, shift in (("fp32", None, 0.0), ("mixed_bf16", 3, -0.2)):
             r = rec(p, 0.01, EPYC_AVX, fold=fold)
             iou = np.full(40, 0.85 + shift)
-            r["details"] = {"epochs": 3 if cap else 12, "per_image_iou": record.per_image(np.arange(40), iou),
-                            **({"epoch_cap": {"max_epochs": cap}} if cap else {})}
-            r["iou"] = float(iou.mean())
+            r.epochs, r.per_image_iou = 3 if cap else 12, record.per_image(np.arange(40), iou)
+            r.epoch_cap = {"max_epochs": cap} if cap else None
+            r.iou = float(iou.mean())
             recs.append(r)
     m = claims.measurements(recs)
     table = accuracy.accuracy_table(m, "fp32", 0.01)
@@ -211,7 +211,7 @@ def test_the_iou_of_a_run_cut_short_is_not_compared():
     assert table["ci_low"].isna().all() and table["delta"].tolist() == pytest.approx([-0.2] * 3)
     assert table["method"].str.startswith("not comparable: mixed_bf16 trained 3 epochs (emulated on its CPU").all()
     for r in recs:                      # the same runs, none cut short: the difference is decided
-        r["details"].pop("epoch_cap", None)
+        r.epoch_cap = None
     table = accuracy.accuracy_table(claims.measurements(recs), "fp32", 0.01)
     assert (table["verdict"] == "contradicted").all()
 

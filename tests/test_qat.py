@@ -26,14 +26,14 @@ qat(RunSettings(**{s.to_dict()!r}), model_path={str(model)!r}, h5_path={str(trai
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     r = record.read_one(tmp_path / "qat.json")
-    d = r["details"]
-    assert r["stage"] == "qat" and len(d["loss"]) == 1
+    d = r.details
+    assert r.stage == "qat" and len(d["loss"]) == 1
     assert d["io"]["input"] == {"dtype": "uint8", "quantization": [1.0, 0]}   # raw pixels, all 256 values
     assert d["op_counts"]["DEPTHWISE_CONV_2D"] == 1   # the normalisation, exact in int8 weights
-    assert r["iou"] > 0.5                              # fine-tuning from a trained model keeps it working
+    assert r.iou > 0.5                              # fine-tuning from a trained model keeps it working
     assert d["edgetpu_check"]["edgetpu_compatible"], d["op_counts"]   # batch 1: no SHAPE/PACK ops
-    assert (tmp_path / "q.tflite").stat().st_size == d["bytes"] and r["model_path"] == str(tmp_path / "q.tflite")
-    assert r["latency"]["per_sample_s"]["n"] == 3 and r["config_hash"]
+    assert (tmp_path / "q.tflite").stat().st_size == d["bytes"] and r.model_path == str(tmp_path / "q.tflite")
+    assert r.latency["per_sample_s"]["n"] == 3 and r.config_hash
 
 
 def test_qat_refuses_to_run_under_keras_3(monkeypatch):

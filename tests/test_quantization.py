@@ -10,6 +10,8 @@ from mpbench.quantization.pipeline import keras_iou, quantize
 from mpbench.quantization.rebuild import float32_rebuild
 from mpbench.quantization.tflite_model import TFLiteModel, op_details
 
+from conftest import trained_as
+
 pytestmark = pytest.mark.slow
 
 # Stated tolerances: IoU of each TFLite variant minus the float32 Keras model's, same 60 frames.
@@ -105,23 +107,23 @@ def test_quantize_job_writes_models_and_result(trained, train_h5, tmp_path):
     records = quantize(s, model_path=path, h5_path=train_h5, variants=list(outputs),
                        result_path=tmp_path / "result.json", representative_samples=16, eval_images=20,
                        timing_warmup=1, timing_repeats=3,
-                       train_record={"status": "ok", "details": {"best_epoch": 8}})
+                       train_record=trained_as("ok", 8))
     assert records == record.read(tmp_path / "result.json")
-    r = {rec["variant"]: rec for rec in records}
-    assert all(rec["status"] == "ok" and rec["stage"] == "tflite_cpu" for rec in records)
+    r = {rec.variant: rec for rec in records}
+    assert all(rec.status == "ok" and rec.stage == "tflite_cpu" for rec in records)
     assert all(p.stat().st_size > 10_000 for p in outputs.values())
     int8 = r["int8"]
-    assert int8["details"]["n_eval"] == 20
-    assert int8["details"]["float_iou_as_trained"] == pytest.approx(int8["reference_iou"], abs=1e-3)
-    assert int8["details"]["io"]["input"] == {"dtype": "uint8", "quantization": [1.0, 0]}   # the raw pixel
-    assert int8["details"]["edgetpu_check"]["edgetpu_compatible"]
-    assert int8["model_path"] == str(outputs["int8"]) and 0 <= int8["iou"] <= 1
-    assert int8["latency"]["per_sample_s"]["n"] == 3 and int8["latency"]["throughput"] > 0
-    assert r["fp16"]["details"]["op_counts"]["DEQUANTIZE"] > 0   # fp16 weights dequantised at load
-    assert r["float32"]["details"]["io"]["input"]["dtype"] == "float32"
-    assert r["float32"]["iou"] == pytest.approx(r["float32"]["reference_iou"], abs=1e-3)   # the same model
+    assert int8.details["n_eval"] == 20
+    assert int8.details["float_iou_as_trained"] == pytest.approx(int8.reference_iou, abs=1e-3)
+    assert int8.details["io"]["input"] == {"dtype": "uint8", "quantization": [1.0, 0]}   # the raw pixel
+    assert int8.details["edgetpu_check"]["edgetpu_compatible"]
+    assert int8.model_path == str(outputs["int8"]) and 0 <= int8.iou <= 1
+    assert int8.latency["per_sample_s"]["n"] == 3 and int8.latency["throughput"] > 0
+    assert r["fp16"].details["op_counts"]["DEQUANTIZE"] > 0   # fp16 weights dequantised at load
+    assert r["float32"].details["io"]["input"]["dtype"] == "float32"
+    assert r["float32"].iou == pytest.approx(r["float32"].reference_iou, abs=1e-3)   # the same model
     assert outputs["float32"].stat().st_size > 3 * outputs["int8"].stat().st_size
-    assert r["float32"]["provenance"]["ai_edge_litert"] and r["float32"]["provenance"]["tensorflow"]
+    assert r["float32"].provenance["ai_edge_litert"] and r["float32"].provenance["tensorflow"]
 
 
 def test_a_variant_the_converter_refuses_is_failed_and_the_others_go_on(trained, train_h5, tmp_path, monkeypatch):
@@ -137,11 +139,11 @@ def test_a_variant_the_converter_refuses_is_failed_and_the_others_go_on(trained,
     (tmp_path / "model_fp16.tflite").write_bytes(b"stale")   # from an earlier run: must not stay beside `failed`
     records = quantize(s, model_path=path, h5_path=train_h5, variants=["fp16", "int8"],
                        result_path=tmp_path / "result.json", representative_samples=8, eval_images=8,
-                       timing_warmup=0, timing_repeats=3, train_record={"status": "ok", "details": {"best_epoch": 1}})
+                       timing_warmup=0, timing_repeats=3, train_record=trained_as("ok", 1))
     fp16, int8 = records
-    assert fp16["status"] == "failed" and fp16["error"] == "RuntimeError: converter says no"
-    assert fp16["model_path"] is None and not (tmp_path / "model_fp16.tflite").exists()
-    assert int8["status"] == "ok" and (tmp_path / "model_int8.tflite").is_file()
+    assert fp16.status == "failed" and fp16.error == "RuntimeError: converter says no"
+    assert fp16.model_path is None and not (tmp_path / "model_fp16.tflite").exists()
+    assert int8.status == "ok" and (tmp_path / "model_int8.tflite").is_file()
 
 
 def test_f32_edgetpu_unet_quantizes_to_edgetpu_ops_only():
@@ -164,6 +166,6 @@ def test_quantize_job_after_a_run_with_no_finished_epoch(trained, train_h5, tmp_
     out = {"int8": tmp_path / "model_int8.tflite"}
     (v,) = quantize(s, model_path=path, h5_path=train_h5, variants=["int8"], result_path=tmp_path / "result.json",
                     representative_samples=8, eval_images=8, timing_warmup=0, timing_repeats=3,
-                    train_record={"status": "diverged", "details": {"best_epoch": None}})
-    assert v["status"] == "train_diverged" and out["int8"].stat().st_size > 10_000
-    assert v["iou"] is None and v["latency"] is None and v["details"]["op_counts"]["CONV_2D"] == 19
+                    train_record=trained_as("diverged", None))
+    assert v.status == "train_diverged" and out["int8"].stat().st_size > 10_000
+    assert v.iou is None and v.latency is None and v.details["op_counts"]["CONV_2D"] == 19

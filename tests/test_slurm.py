@@ -273,10 +273,10 @@ def content(root: Path) -> dict:
         out["h5"] = {k: np.asarray(f[k]).tolist() for k in f.keys()}
     for p in sorted(root.glob("train/**/result.json")):
         r = record.read_one(p)
-        d = r["details"]
-        out[str(p.relative_to(root))] = (r["status"], d["epochs"], [round(h["loss"], 4) for h in d["history"]])
+        d = r.details
+        out[str(p.relative_to(root))] = (r.status, r.epochs, [round(h["loss"], 4) for h in d["history"]])
     for p in sorted(root.glob("quantize/**/result.json")):
-        out[str(p.relative_to(root))] = {r["variant"]: r["details"]["op_counts"] for r in record.read(p)}
+        out[str(p.relative_to(root))] = {r.variant: r.details["op_counts"] for r in record.read(p)}
     out["files"] = sorted(str(p.relative_to(root)) for p in root.rglob("*")
                           if p.is_file() and "logs" not in p.parts and ".snakemake" not in p.parts
                           and p.suffix not in (".out",))

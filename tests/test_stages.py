@@ -38,7 +38,7 @@ def test_rules_map_to_their_stage_framework_and_device():
                                            "edgetpu_compile", "edgetpu_infer", "unknown")]
     assert order == sorted(order)
     # the records' vocabulary is the stages'
-    assert record.make("edgetpu", {"device": "cpu"}, status="ok", prov={})["stage"] == "edgetpu"
+    assert record.Record("edgetpu", {"device": "cpu"}, status="ok").stage == "edgetpu"
 
 
 def test_submitted_jobs_and_results_of_the_demo_grid():

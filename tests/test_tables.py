@@ -1,4 +1,5 @@
 """summary.csv from real result files of every phase; a broken result file is named."""
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -61,8 +62,8 @@ def timed_record(precision, fold, per_sample, n=40, seed=0, stage="train", batch
     settings = {"framework": "pytorch", "device": "cpu", "precision": precision, "filters": 8, "fold": fold}
     statistic = "mean" if stage == "train" else "median"
     samples = list(per_sample * (1 + rng.normal(0, 0.03, n)))
-    return record.make(stage, settings, status="ok", prov={}, batch_size=batch, iou=0.9,
-                       latency=record.latency(samples, unit="epoch", statistic=statistic))
+    return record.Record(stage, settings, status="ok", provenance={}, batch_size=batch, iou=0.9,
+                         latency=record.latency(samples, unit="epoch", statistic=statistic))
 
 
 @pytest.mark.parametrize("folds", [1, 3])
@@ -110,7 +111,7 @@ def test_speedups_say_whether_both_sides_ran_in_the_same_memory_format(tmp_path,
     paths = []
     for p, t in (("fp32", 0.015), ("mixed_bf16", 0.010)):
         rec = timed_record(p, 0, t, seed=len(p))
-        rec["settings"].update(framework=framework, channels_last=formats[p])
+        rec.settings.update(framework=framework, channels_last=formats[p])
         paths.append(tmp_path / f"{p}.json")
         record.write(paths[-1], [rec])
     summary, sp = write_tables(paths, tmp_path / "s.csv", tmp_path / "sp.csv")
@@ -148,8 +149,8 @@ def test_speedups_csv_and_claims_csv_come_from_one_pairing_function(tmp_path, mo
     for k in range(3):
         for p, t in (("fp32", 0.015), ("mixed_bf16", 0.010)):
             r = timed_record(p, k, t, seed=10 * k + len(p))
-            r["settings"]["device"] = "a100"
-            r["settings"]["filters"] = 64
+            r.settings["device"] = "a100"
+            r.settings["filters"] = 64
             recs.append(r)
     paths = write_records(tmp_path, recs)
     cfg = claim_config()
@@ -179,17 +180,17 @@ def test_speedups_pair_only_runs_whose_timing_settings_agree_and_name_what_diffe
         for p, t in (("fp32", 0.015), ("mixed_bf16", 0.010)):
             r = timed_record(p, k, t, seed=10 * k + len(p))
             ref = p == "fp32"
-            r["settings"].update(data_placement="host" if ref else "device", threads=2,
-                                 learning_rate=5e-4 if ref else 5e-3)
-            r["provenance"].update(torch="2.12.0" if ref else "2.13.0", git_commit="abc" if ref else "def")
+            r.settings.update(data_placement="host" if ref else "device", threads=2,
+                              learning_rate=5e-4 if ref else 5e-3)
+            r.provenance.update(torch="2.12.0" if ref else "2.13.0", git_commit="abc" if ref else "def")
             recs.append(r)
     _, sp = write_tables(write_records(tmp_path, recs), tmp_path / "s.csv", tmp_path / "sp.csv")
     (r,) = sp[sp["phase"] == "train"].to_dict("records")
     assert r["differs"] == ("data_placement: device vs host; framework_version: 2.13.0 vs 2.12.0; "
                             "git_commit: def vs abc")
     assert "settings differ" in r["inconclusive_because"] and "learning_rate" not in r["differs"]
-    agree = [{**x, "settings": {**x["settings"], "data_placement": "host", "learning_rate": 5e-4},
-              "provenance": {**x["provenance"], "torch": "2.13.0", "git_commit": "def"}} for x in recs]
+    agree = [dataclasses.replace(x, settings={**x.settings, "data_placement": "host", "learning_rate": 5e-4},
+                                 provenance={**x.provenance, "torch": "2.13.0", "git_commit": "def"}) for x in recs]
     _, sp = write_tables(write_records(tmp_path, agree), tmp_path / "s.csv", tmp_path / "sp.csv")
     assert sp["differs"].isna().all() and sp["inconclusive_because"].isna().all()
 
@@ -203,7 +204,7 @@ def test_noisy_timings_are_marked_in_speedups_csv(tmp_path):
             rng = np.random.default_rng(k + len(p))
             samples = list(t * np.abs(1 + rng.normal(0, 0.25, 40)))
             from mpbench import record
-            r["latency"] = record.latency(samples, unit="epoch")
+            r.latency = record.latency(samples, unit="epoch")
             recs.append(r)
     _, sp = write_tables(write_records(tmp_path, recs), tmp_path / "s.csv", tmp_path / "sp.csv",
                          stats_config={"max_cv": 0.10})
@@ -221,8 +222,8 @@ def test_one_statistic_the_mean_for_every_phase(tmp_path):
     settings = {"framework": "tensorflow", "device": "cpu", "precision": "fp32", "filters": 8, "fold": 0}
     samples = [0.001, 0.001, 0.001, 0.004]
     lat = record.latency(samples, unit="repeat", statistic="median")
-    rec = record.make("edgetpu", settings, status="ok", prov={}, run_device="cpu-int8", batch_size=1, latency=lat,
-                      iou=0.8)
+    rec = record.Record("edgetpu", settings, status="ok", provenance={}, run_device="cpu-int8", batch_size=1,
+                        latency=lat, iou=0.8)
     summary = summary_table(write_records(tmp_path, [rec]))
     row = summary.iloc[0]
     assert row["per_sample_s"] == pytest.approx(0.00175) and row["throughput"] == pytest.approx(1 / 0.00175)
@@ -230,13 +231,13 @@ def test_one_statistic_the_mean_for_every_phase(tmp_path):
 
 
 @pytest.mark.parametrize(("edit", "key"), [
-    (lambda r: r.update(iou=5.0), "iou = 5.0"),
-    (lambda r: r.update(iou=float("nan")), "iou = nan"),
-    (lambda r: r["latency"].update(samples_s=[1e-298] * 3), "latency.samples_s[0] = 1e-298"),
-    (lambda r: r["latency"]["per_sample_s"].update(mean=-0.01), "latency.per_sample_s.mean = -0.01"),
-    (lambda r: r["latency"].update(throughput=1e298), "latency.throughput = 1e+298"),
-    (lambda r: r["latency"].update(throughput=float("nan")), "latency.throughput = nan"),
-    (lambda r: r.update(joules_per_sample=-3.0), "joules_per_sample = -3.0"),
+    (lambda r: setattr(r, "iou", 5.0), "iou = 5.0"),
+    (lambda r: setattr(r, "iou", float("nan")), "iou = nan"),
+    (lambda r: r.latency.update(samples_s=[1e-298] * 3), "latency.samples_s[0] = 1e-298"),
+    (lambda r: r.latency["per_sample_s"].update(mean=-0.01), "latency.per_sample_s.mean = -0.01"),
+    (lambda r: r.latency.update(throughput=1e298), "latency.throughput = 1e+298"),
+    (lambda r: r.latency.update(throughput=float("nan")), "latency.throughput = nan"),
+    (lambda r: setattr(r, "joules_per_sample", -3.0), "joules_per_sample = -3.0"),
 ])
 def test_result_files_with_impossible_values_are_refused_naming_the_file_and_key(tmp_path, edit, key):
     """Issue 23 case 9: IoU 5.0, a speed-up of 1e298, NaN where a number must be."""

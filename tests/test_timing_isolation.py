@@ -154,15 +154,15 @@ def test_records_say_what_each_timing_ran_with(small_local_run):
     stages = set()
     for path in files:
         for rec in record.read(path):
-            if rec["latency"] is None:
+            if rec.latency is None:
                 continue
-            stages.add(rec["stage"])
-            c, threads = rec["provenance"]["concurrency"], rec["settings"]["threads"]
+            stages.add(rec.stage)
+            c, threads = rec.provenance["concurrency"], rec.settings["threads"]
             assert c["exclusive"] is True and c["cores_held"] == 2 and c["scheduler"] == "snakemake", (path, c)
-            if rec["stage"] in ("train", "infer"):
+            if rec.stage in ("train", "infer"):
                 assert threads in (c["threads"].get("torch_intra_op"), c["threads"].get("tf_intra_op")), (path, c)
-            d = rec["provenance"]["denormals"]
+            d = rec.provenance["denormals"]
             assert set(d) >= {"flush_to_zero", "denormals_are_zero", "how"}, (path, d)
-            s = rec["latency"]["per_sample_s"]
+            s = rec.latency["per_sample_s"]
             assert s["cv"] is None if s["n"] < 2 else s["cv"] == pytest.approx(s["std"] / s["mean"]), (path, s)
     assert stages == {"train", "infer", "tflite_cpu", "qat", "edgetpu"}, stages

@@ -8,6 +8,8 @@ from mpbench.metrics import image_counts, iou_scores
 from mpbench.quantization.edgetpu_ops import edgetpu_check
 from mpbench.quantization.tflite_model import TFLiteModel, op_counts, op_details
 
+from conftest import trained_as
+
 pytest.importorskip("litert_torch", reason="pip install 'mpbench[edge-torch]' (the test extra has it)")
 pytestmark = pytest.mark.slow
 
@@ -78,27 +80,27 @@ def test_quantize_job_takes_pytorch_models_through_every_variant_and_the_edgetpu
     variants = ["float32", "int8", "fp16", "dynamic"]
     records = quantize(s, model_path=path, h5_path=train_h5, variants=variants, result_path=tmp_path / "result.json",
                        representative_samples=16, eval_images=20, timing_warmup=1, timing_repeats=3,
-                       train_record={"status": "ok", "details": {"best_epoch": 8}})
-    r = {rec["variant"]: rec for rec in records}
-    assert list(r) == variants and all(rec["status"] == "ok" for rec in records)
-    assert all(rec["settings"]["framework"] == "pytorch" and rec["provenance"]["litert_torch"] for rec in records)
-    assert r["int8"]["details"]["float_iou_as_trained"] == pytest.approx(r["int8"]["reference_iou"], abs=1e-3)
+                       train_record=trained_as("ok", 8))
+    r = {rec.variant: rec for rec in records}
+    assert list(r) == variants and all(rec.status == "ok" for rec in records)
+    assert all(rec.settings["framework"] == "pytorch" and rec.provenance["litert_torch"] for rec in records)
+    assert r["int8"].details["float_iou_as_trained"] == pytest.approx(r["int8"].reference_iou, abs=1e-3)
     for v, rec in r.items():
-        assert abs(rec["iou"] - rec["reference_iou"]) <= IOU_TOLERANCE[v], (v, rec["iou"], rec["reference_iou"])
-        assert Path(rec["model_path"]).stat().st_size == rec["details"]["bytes"]
-    assert r["int8"]["details"]["edgetpu_check"]["edgetpu_compatible"]
-    assert r["int8"]["details"]["io"]["input"] == {"dtype": "int8", "quantization": [1.0, -128]}
-    assert r["fp16"]["details"]["op_counts"]["DEQUANTIZE"] > 0
-    assert r["int8"]["details"]["bytes"] < r["fp16"]["details"]["bytes"] < r["float32"]["details"]["bytes"]
+        assert abs(rec.iou - rec.reference_iou) <= IOU_TOLERANCE[v], (v, rec.iou, rec.reference_iou)
+        assert Path(rec.model_path).stat().st_size == rec.details["bytes"]
+    assert r["int8"].details["edgetpu_check"]["edgetpu_compatible"]
+    assert r["int8"].details["io"]["input"] == {"dtype": "int8", "quantization": [1.0, -128]}
+    assert r["fp16"].details["op_counts"]["DEQUANTIZE"] > 0
+    assert r["int8"].details["bytes"] < r["fp16"].details["bytes"] < r["float32"].details["bytes"]
 
     int8 = int8_of(tmp_path / "result.json")
-    assert int8["path"] == r["int8"]["model_path"] and int8["reason"] is None
+    assert int8["path"] == r["int8"].model_path and int8["reason"] is None
     c = compile_stage(s, int8_path=int8["path"], result_path=tmp_path / "c.json", log_path=tmp_path / "c.log",
                       compiler="edgetpu_compiler_absent", required=False)
-    assert c["status"] == "unavailable" and c["settings"]["framework"] == "pytorch"
+    assert c.status == "unavailable" and c.settings["framework"] == "pytorch"
     e = infer_stage(s, compile_json=tmp_path / "c.json", int8_path=int8["path"], h5_path=train_h5,
                     result_path=tmp_path / "e.json", n_images=20, warmup=1, repeats=3, required=False,
                     reference_iou=int8["reference_iou"])
-    assert e["status"] == "ok" and e["run_device"] == CPU_FALLBACK_DEVICE
-    assert e["iou"] == pytest.approx(r["int8"]["iou"])   # the same model on the same interpreter
-    assert record.read_one(tmp_path / "e.json")["settings"]["framework"] == "pytorch"
+    assert e.status == "ok" and e.run_device == CPU_FALLBACK_DEVICE
+    assert e.iou == pytest.approx(r["int8"].iou)   # the same model on the same interpreter
+    assert record.read_one(tmp_path / "e.json").settings["framework"] == "pytorch"

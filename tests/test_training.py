@@ -1,4 +1,5 @@
 """Both trainers on CPU with tiny data: they learn, stop early, resume, and record divergence."""
+import json
 import logging
 import math
 
@@ -13,6 +14,8 @@ from mpbench.precisions import PrecisionUnavailable
 from mpbench.record import Status
 from mpbench.settings import RunSettings
 from mpbench.training import loop
+
+from conftest import trained_as
 
 EXT = {"pytorch": "pt", "tensorflow": "keras"}
 
@@ -59,27 +62,27 @@ def test_trainer_learns_and_records(framework, trained):
     s, model = trained(framework, "fp32")
     assert s == settings(framework)
     result, out = trained.record(framework, "fp32"), model.parent
-    assert result["status"] == "ok" and result["details"]["epochs"] == 8
-    ious = [h["val_iou"] for h in result["details"]["history"]]
+    assert result.status == "ok" and result.epochs == 8
+    ious = [h["val_iou"] for h in result.details["history"]]
     # Synthetic glottis segmentation is easy: 8 epochs on 60 frames reach IoU > 0.6.
-    assert result["iou"] == max(ious) > 0.6
+    assert result.iou == max(ious) > 0.6
     assert max(ious) > ious[0]
     saved = record.read_one(out / "result.json")
-    assert saved["iou"] == result["iou"] and saved["record_version"] == record.RECORD_VERSION
-    t = saved["latency"]
+    assert saved == result and json.loads((out / "result.json").read_text())["record_version"] == record.RECORD_VERSION
+    t = saved.latency
     assert t["excluded"] and t["per_sample_s"]["n"] == 7 and t["timed_epochs"] == list(range(2, 9))
-    n_train = saved["details"]["n_train"]
-    mean_epoch = sum(h["seconds"] for h in saved["details"]["history"][1:]) / 7
+    n_train = saved.details["n_train"]
+    mean_epoch = sum(h["seconds"] for h in saved.details["history"][1:]) / 7
     assert math.isclose(t["per_sample_s"]["mean"], mean_epoch / n_train, rel_tol=1e-9)
     assert t["statistic"] == "mean" and math.isclose(t["throughput"] * t["per_sample_s"]["mean"], 1.0)
-    assert t["samples_s"] == [h["seconds"] / n_train for h in saved["details"]["history"][1:]]
-    assert saved["joules_per_sample"] is None and saved["energy_meter"]["reason"]
+    assert t["samples_s"] == [h["seconds"] / n_train for h in saved.details["history"][1:]]
+    assert saved.joules_per_sample is None and saved.energy_meter["reason"]
     # Per-image IoU of the best weights, keyed by HDF5 row: pairs two models of a fold image by image.
-    index, per_image = record.unpack_per_image(saved["details"]["per_image_iou"])
-    assert len(index) == len(per_image) == saved["details"]["n_val"] and per_image.dtype.itemsize == 4
-    assert float(per_image.mean()) == pytest.approx(saved["iou"], abs=1e-6)
-    assert 0 <= saved["details"]["iou_pooled"] <= 1
-    prov = saved["provenance"]
+    index, per_image = record.unpack_per_image(saved.per_image_iou)
+    assert len(index) == len(per_image) == saved.details["n_val"] and per_image.dtype.itemsize == 4
+    assert float(per_image.mean()) == pytest.approx(saved.iou, abs=1e-6)
+    assert 0 <= saved.iou_pooled <= 1
+    prov = saved.provenance
     assert prov["hostname"] and prov["cpu"] and prov["python"]
     assert prov["torch" if framework == "pytorch" else "tensorflow"]
     assert (out / f"model.{EXT[framework]}").stat().st_size > 0
@@ -93,15 +96,14 @@ def test_mixed_bf16_trains_on_cpu(framework, train_h5, tmp_path, trained):
         result = trained.record(framework, "mixed_bf16")
     else:
         result, _ = run(settings(framework, precision="mixed_bf16", max_epochs=2), train_h5, tmp_path)
-    assert result["status"] == "ok" and all(math.isfinite(h["loss"]) for h in result["details"]["history"])
+    assert result.status == "ok" and all(math.isfinite(h["loss"]) for h in result.details["history"])
 
 
 @pytest.mark.slow
 def test_early_stopping(train_h5, tmp_path, monkeypatch):
     monkeypatch.setattr(backend_class("pytorch"), "evaluate", lambda self: 0.5)
     result, _ = run(settings("pytorch", patience=2, max_epochs=8), train_h5, tmp_path)
-    d = result["details"]
-    assert d["stopped_early"] and d["epochs"] == 3 and d["best_epoch"] == 1
+    assert result.details["stopped_early"] and result.epochs == 3 and result.best_epoch == 1
 
 
 @pytest.mark.slow
@@ -127,11 +129,11 @@ def test_resume_continues_at_next_epoch(framework, train_h5, tmp_path, monkeypat
     with caplog.at_level(logging.INFO):
         result, _ = run(s, train_h5, tmp_path)
     assert "continuing at epoch 3" in caplog.text
-    assert result["details"]["resumed_at_epochs"] == [3]
-    assert [h["epoch"] for h in result["details"]["history"]] == [1, 2, 3, 4]
-    assert result["status"] == "ok" and result["iou"] > 0.3
+    assert result.details["resumed_at_epochs"] == [3]
+    assert [h["epoch"] for h in result.details["history"]] == [1, 2, 3, 4]
+    assert result.status == "ok" and result.iou > 0.3
     # The first epoch of each process builds graphs: epochs 1 and 3 are not timed.
-    assert result["latency"]["timed_epochs"] == [2, 4]
+    assert result.latency["timed_epochs"] == [2, 4]
 
 
 @pytest.mark.slow
@@ -148,9 +150,9 @@ def test_nan_loss_is_recorded_as_diverged(framework, train_h5, tmp_path, monkeyp
 
     monkeypatch.setattr(cls, "train_epoch", nan_in_epoch_2)
     result, out = run(settings(framework, max_epochs=5), train_h5, tmp_path)
-    assert result["status"] == "diverged" and result["details"]["epochs"] == 1
-    assert result["details"]["history"][-1]["loss"] is None
-    assert record.read_one(out / "result.json")["status"] == "diverged"
+    assert result.status == "diverged" and result.epochs == 1
+    assert result.details["history"][-1]["loss"] is None
+    assert record.read_one(out / "result.json").status == "diverged"
     assert (out / f"model.{EXT[framework]}").exists()
 
 
@@ -187,17 +189,15 @@ def test_non_finite_weights_with_a_finite_loss_count_as_diverged(framework, trai
         return calls["n"] != 2                 # … and epoch 2 is made to overflow
     monkeypatch.setattr(backend_class(framework), "weights_finite", nan_weights_in_epoch_2)
     result, out = run(settings(framework, max_epochs=4), train_h5, tmp_path)
-    assert result["status"] == "diverged" and result["details"]["epochs"] == 1 and result["details"]["best_epoch"] == 1
+    assert result.status == "diverged" and result.epochs == 1 and result.best_epoch == 1
     assert Status.derived_from(result) == "ok"   # epoch 1's weights were kept
 
 
 def test_derived_results_know_whether_the_trained_weights_are_usable():
-    def rec(status, best):
-        return {"status": status, "details": {"best_epoch": best}}
-    assert Status.derived_from(rec("ok", 7)) == "ok"
-    assert Status.derived_from(rec("diverged", 3)) == "ok"        # best epoch restored
-    assert Status.derived_from(rec("diverged", None)) == "train_diverged"
-    assert Status.derived_from(rec("oom", None)) == "train_oom"
+    assert Status.derived_from(trained_as("ok", 7)) == "ok"
+    assert Status.derived_from(trained_as("diverged", 3)) == "ok"        # best epoch restored
+    assert Status.derived_from(trained_as("diverged", None)) == "train_diverged"
+    assert Status.derived_from(trained_as("oom", None)) == "train_oom"
 
 
 @pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])

@@ -28,11 +28,11 @@ def test_every_stage_produced_its_results(small_local_run):
     for fw, dtype in (("tensorflow", "uint8"), ("pytorch", "int8")):
         cell = root / "quantize" / fw / "cpu" / "fp32" / "f8" / "fold0"
         (q,) = record.read(cell / "result.json")
-        assert q["details"]["io"]["input"]["dtype"] == dtype and q["details"]["edgetpu_check"]["edgetpu_compatible"]
-        assert q["settings"]["framework"] == fw and q["model_path"] == str(cell / "model_int8.tflite")
-        assert (cell / "model_int8.tflite").stat().st_size == q["details"]["bytes"]
+        assert q.details["io"]["input"]["dtype"] == dtype and q.details["edgetpu_check"]["edgetpu_compatible"]
+        assert q.settings["framework"] == fw and q.model_path == str(cell / "model_int8.tflite")
+        assert (cell / "model_int8.tflite").stat().st_size == q.details["bytes"]
     compiled = record.read_one(next(root.glob("quantize/**/edgetpu_compile.json")))
-    assert compiled["status"] == "unavailable" and "edgetpu_compiler" in compiled["note"]
+    assert compiled.status == "unavailable" and "edgetpu_compiler" in compiled.note
     claims = pd.read_csv(root / "claims.csv")
     assert len(claims) >= 13 and set(claims["verdict"]) <= {"supported", "contradicted", "inconclusive", "not measured"}
     gpu = claims[claims["needs"] != "any"]

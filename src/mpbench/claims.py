@@ -32,13 +32,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import precisions, stats
+from . import precisions, record, stats
+from .record import Verdict
 from .results import accuracy, speedups
 from .results.tables import COLUMNS as TABLE_COLUMNS
 from .results.tables import row_from_record, with_training_data
 
 COLUMNS = ["claim", "statement", "where", "needs", "measured", "ci_low", "ci_high", "n", "p", "verdict", "detail"]
-NOT_MEASURED = "not measured"
+NOT_MEASURED = Verdict.NOT_MEASURED
 DEFAULT_EFFECT = 0.05   # stats.min_speedup_effect's schema default
 CELL_KEYS = ("framework", "device", "filters", "batch_size")
 
@@ -47,28 +48,27 @@ def load(path) -> list[dict]:
     return yaml.safe_load(Path(path).read_text())["claims"]
 
 
-def measurements(records: list[dict]) -> pd.DataFrame:
+def measurements(records: list[record.Record]) -> pd.DataFrame:
     """One row per ``ok`` record with its cell, summary values and timed samples."""
     rows = []
     for rec in records:
-        if rec["status"] != "ok" or rec["stage"] == "edgetpu_compile":
+        if rec.status != "ok" or rec.stage == "edgetpu_compile":
             continue
         row = row_from_record(rec, "")
-        lat = rec.get("latency") or {}
-        row["samples_s"] = lat.get("samples_s") or []
-        row["per_image"] = (rec.get("details") or {}).get("per_image_iou")
+        row["samples_s"] = (rec.latency or {}).get("samples_s") or []
+        row["per_image"] = rec.per_image_iou
         rows.append(row)
     return with_training_data(pd.DataFrame(rows, columns=[*TABLE_COLUMNS, "samples_s", "per_image"]))
 
 
 def _verdict(low, high, threshold: float, above: bool = True) -> str:
     if low is None or high is None or pd.isna(low) or pd.isna(high):
-        return "inconclusive"
+        return Verdict.INCONCLUSIVE
     if (low > threshold) if above else (high < threshold):
-        return "supported"
+        return Verdict.SUPPORTED
     if (high < threshold) if above else (low > threshold):
-        return "contradicted"
-    return "inconclusive"
+        return Verdict.CONTRADICTED
+    return Verdict.INCONCLUSIVE
 
 
 def _blocked(cell: dict) -> str | None:
@@ -81,7 +81,7 @@ def _judged(cell: dict, threshold: float, above: bool = True) -> str:
     """A speed cell against a threshold; ``inconclusive`` when the cell may not be judged (one run,
     noisy timings, settings that differ: its ``inconclusive_because``)."""
     if _blocked(cell):
-        return "inconclusive"
+        return Verdict.INCONCLUSIVE
     return _verdict(cell["ci_low"], cell["ci_high"], threshold, above)
 
 
@@ -89,28 +89,28 @@ def _within(cell: dict, value: float, tolerance: float) -> str:
     """Two-sided: the CI inside value × (1 ± tolerance) supports, entirely outside contradicts."""
     lo, hi = value * (1 - tolerance), value * (1 + tolerance)
     if _blocked(cell) or cell["ci_low"] is None or pd.isna(cell["ci_low"]):
-        return "inconclusive"
+        return Verdict.INCONCLUSIVE
     if lo < cell["ci_low"] and cell["ci_high"] < hi:
-        return "supported"
+        return Verdict.SUPPORTED
     if cell["ci_high"] < lo or cell["ci_low"] > hi:
-        return "contradicted"
-    return "inconclusive"
+        return Verdict.CONTRADICTED
+    return Verdict.INCONCLUSIVE
 
 
 def _combine(verdicts: list[str]) -> str:
     if not verdicts:
         return NOT_MEASURED
-    if "contradicted" in verdicts:
-        return "contradicted"
-    return "supported" if all(v == "supported" for v in verdicts) else "inconclusive"
+    if Verdict.CONTRADICTED in verdicts:
+        return Verdict.CONTRADICTED
+    return Verdict.SUPPORTED if all(v == Verdict.SUPPORTED for v in verdicts) else Verdict.INCONCLUSIVE
 
 
 def _parts(verdicts: list[str], unchecked: list[str]) -> str:
     """A claim of several parts: contradicted by any part; at most inconclusive with a part unchecked."""
-    if "contradicted" in verdicts:
-        return "contradicted"
+    if Verdict.CONTRADICTED in verdicts:
+        return Verdict.CONTRADICTED
     if unchecked:
-        return "inconclusive" if verdicts else NOT_MEASURED
+        return Verdict.INCONCLUSIVE if verdicts else NOT_MEASURED
     return _combine(verdicts)
 
 
@@ -143,9 +143,9 @@ def _with(detail: str, cells: list[dict]) -> str:
 
 
 class Checker:
-    def __init__(self, records: list[dict], config: dict):
+    def __init__(self, records: list[record.Record], config: dict):
         self.m = measurements(records)
-        self.compiled = [r for r in records if r["stage"] == "edgetpu_compile"]
+        self.compiled = [r for r in records if r.stage == "edgetpu_compile"]
         self.config = config
         self.baseline, self.baseline_note = speedups.baseline(config)
         st = config["stats"]
@@ -235,7 +235,7 @@ class Checker:
                 used += [big, small]
                 diffs.append(big["speedup_mean"] - small["speedup_mean"])
                 if _blocked(big) or _blocked(small):
-                    verdicts.append("inconclusive")
+                    verdicts.append(Verdict.INCONCLUSIVE)
                 else:
                     verdicts.append(_verdict(big["ci_low"] - small["ci_high"], big["ci_high"] - small["ci_low"], 0.0))
         return {"measured": min(diffs) if diffs else None, "n": len(diffs), "verdict": _combine(verdicts),
@@ -252,8 +252,8 @@ class Checker:
         if not cells:
             return {"detail": f"no cell at f={c['f']} with both precisions measured"}
         verdicts = [_judged(s, 1 + self.effect, above=False) for s in cells]
-        verdict = ("supported" if "supported" in verdicts else
-                   "contradicted" if all(v == "contradicted" for v in verdicts) else "inconclusive")
+        verdict = (Verdict.SUPPORTED if Verdict.SUPPORTED in verdicts else
+                   Verdict.CONTRADICTED if all(v == Verdict.CONTRADICTED for v in verdicts) else Verdict.INCONCLUSIVE)
         least = min(cells, key=lambda s: s["speedup_mean"])
         return {"measured": least["speedup_mean"], "ci_low": least["ci_low"], "ci_high": least["ci_high"],
                 "n": len(cells), "verdict": verdict,
@@ -333,7 +333,7 @@ class Checker:
         # settings still forbid a verdict.
         blocked = [s for s in used if "noisy" in (_blocked(s) or "") or isinstance(s.get("differs"), str)]
         if blocked:
-            out.update(verdict="inconclusive", detail=_with(out["detail"], blocked))
+            out.update(verdict=Verdict.INCONCLUSIVE, detail=_with(out["detail"], blocked))
         return out
 
     def quantized_alike(self, c):
@@ -483,8 +483,8 @@ class Checker:
         big = fs[-1]
         if big > c["f"]:    # the lead lost: some GPU faster (its ratio's CI below 1)
             lead = [_judged(s, 1.0) for s in at[big]]
-            verdicts.append("supported" if "contradicted" in lead else
-                            "contradicted" if all(v == "supported" for v in lead) else "inconclusive")
+            verdicts.append(Verdict.SUPPORTED if Verdict.CONTRADICTED in lead else
+                            Verdict.CONTRADICTED if all(v == Verdict.SUPPORTED for v in lead) else Verdict.INCONCLUSIVE)
         else:
             unchecked.append(f"no f above {c['f']} to see the lead lost")
         best = max(at.get(c["f"], cells), key=lambda s: s["speedup_mean"])
@@ -513,12 +513,12 @@ class Checker:
         """The compiler's op mapping per f (edgetpu_compile records) and, for the f said to map but
         predict badly, the Edge TPU's IoU against the float model: compromised when the CI of the
         paired difference lies below −margin."""
-        compiled = [r for r in self.compiled if r["status"] in ("ok", "failed")
-                    and r["settings"].get("framework", "tensorflow") == "tensorflow"]   # the paper's models
+        compiled = [r for r in self.compiled if r.status in ("ok", "failed")
+                    and r.settings.get("framework", "tensorflow") == "tensorflow"]   # the paper's models
         by_f: dict[int, list[dict]] = {}
         for r in compiled:
-            by_f.setdefault(int(r["settings"]["filters"]), []).append(r)
-        full = {f: sum(r["status"] == "ok" and bool(r["details"].get("fully_mapped")) for r in rs)
+            by_f.setdefault(int(r.settings["filters"]), []).append(r)
+        full = {f: sum(r.status == "ok" and bool(r.fully_mapped) for r in rs)
                 for f, rs in by_f.items()}
         mapping = ", ".join(f"f={f}: {full[f]}/{len(by_f[f])} fully mapped" for f in sorted(by_f))
         _, why = self._edgetpu()
@@ -529,7 +529,7 @@ class Checker:
         verdicts, unchecked, texts, worst = [], [], [mapping], None
         for f in c["full"]:
             if f in by_f:
-                verdicts.append("supported" if full[f] == len(by_f[f]) else "contradicted")
+                verdicts.append(Verdict.SUPPORTED if full[f] == len(by_f[f]) else Verdict.CONTRADICTED)
             else:
                 unchecked.append(f"f={f} not compiled")
         for f in c["compromised"]:
@@ -537,7 +537,7 @@ class Checker:
                 unchecked.append(f"f={f} not compiled")
                 continue
             if full[f] < len(by_f[f]):
-                verdicts.append("contradicted")   # it should map fully
+                verdicts.append(Verdict.CONTRADICTED)   # it should map fully
                 continue
             cells = accuracy.over_folds(self.accuracy, "edgetpu vs float", run_device="edgetpu", filters=f,
                                         framework="tensorflow")
@@ -546,11 +546,11 @@ class Checker:
                 continue
             for cell in cells.itertuples():
                 if pd.notna(cell.ci_high) and cell.ci_high < -self.margin:
-                    verdicts.append("supported")
-                elif cell.verdict == "supported":     # within the margin: not compromised
-                    verdicts.append("contradicted")
+                    verdicts.append(Verdict.SUPPORTED)
+                elif cell.verdict == Verdict.SUPPORTED:     # within the margin: not compromised
+                    verdicts.append(Verdict.CONTRADICTED)
                 else:
-                    verdicts.append("inconclusive")
+                    verdicts.append(Verdict.INCONCLUSIVE)
             worst = cells.loc[cells["delta"].idxmin()]
             texts.append(f"f={f}: IoU(Edge TPU) − IoU(float) {worst['delta']:.3g} ({worst['method']}); compromised "
                          f"when its CI lies below −{self.margin}")
@@ -625,7 +625,8 @@ def departures(config: dict) -> list[str]:
     return out
 
 
-def check(claims: list[dict], records: list[dict], config: dict, checker: Checker | None = None) -> pd.DataFrame:
+def check(claims: list[dict], records: list[record.Record], config: dict,
+          checker: Checker | None = None) -> pd.DataFrame:
     checker = checker or Checker(records, config)
     rows = []
     for c in claims:
@@ -644,7 +645,7 @@ def write(claims_yaml, result_paths, config: dict, claims_csv, claims_md, claims
           accuracy_csv=None) -> pd.DataFrame:
     """claims.csv, the same as a Markdown table (next to summary.csv) and as an HTML page (shown in
     the --report), and accuracy.csv (every paired IoU comparison, per fold and over folds)."""
-    from . import io, record
+    from . import io
     records = [rec for p in sorted(map(str, result_paths)) for rec in record.read(p)]
     checker = Checker(records, config)
     table = check(load(claims_yaml), records, config, checker)
@@ -675,7 +676,7 @@ def markdown(table: pd.DataFrame, notes=()) -> str:
     return "\n".join(lines) + "\n"
 
 
-VERDICT_COLOURS = {"supported": "#d8f0d8", "contradicted": "#f6d5d5", "inconclusive": "#fdf1cf",
+VERDICT_COLOURS = {Verdict.SUPPORTED: "#d8f0d8", Verdict.CONTRADICTED: "#f6d5d5", Verdict.INCONCLUSIVE: "#fdf1cf",
                    NOT_MEASURED: "#e8e8e8"}
 
 

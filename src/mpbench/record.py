@@ -2,29 +2,37 @@
 
 A record is one measurement: a training run, one batch size of an inference run, one TFLite
 variant on the CPU, a quantization-aware-trained int8 model, an Edge TPU (or ``cpu-int8``) run, an
-Edge TPU compilation. Every record has the same keys for the same things:
+Edge TPU compilation. It is a :class:`Record`: every stage fills the same fields for the same things —
 
-``record_version``, ``stage``, ``status`` (a :class:`Status`), ``error`` (what went wrong), ``note``
-(what the number is and is not, e.g. a stand-in), ``settings`` (the grid cell), ``run_device`` (where
-it was measured), ``variant``, ``batch_size``, ``model_path`` (the model measured), ``latency`` (see
-:func:`latency`), ``joules_per_sample`` and ``energy_meter``, ``peak_memory_bytes``, ``iou`` and
-``reference_iou`` (the float model's, for derived models), ``details`` (what only this stage has:
-training history, op lists, compiler log …), ``provenance`` and ``config_hash``.
+``stage`` (one of :data:`mpbench.stages.RECORD_STAGES`), ``status`` (a :class:`Status`), ``error`` (what
+went wrong), ``note`` (what the number is and is not, e.g. a stand-in), ``settings`` (the grid cell),
+``run_device`` (where it was measured), ``variant``, ``batch_size``, ``model_path`` (the model measured),
+``latency`` (see :func:`latency`), ``joules_per_sample`` and ``energy_meter``, ``peak_memory_bytes``,
+``iou`` and ``reference_iou`` (the float model's, for derived models), the fields other modules read
+(``epochs``, ``best_epoch``, ``epoch_cap``, ``iou_pooled``, ``per_image_iou``, ``fully_mapped``,
+``compiled_model``), ``details`` (what only its own stage reads: training history, op lists, compiler
+log …), ``provenance`` and ``config_hash``.
 
-A result file is ``{"record_version": N, "records": [...]}``; :func:`read` names the file and what
-is wrong with it when it is not (an older format, a broken or foreign JSON), or when a record holds a
-value no measurement can have (:func:`impossible`: an IoU of 5.0, a time per sample of 1e-298 s, a
-NaN throughput), naming the key.
+A result file is ``{"record_version": 3, "records": [...]}`` (:meth:`Record.to_json` each); :func:`read`
+also reads format 2, where the cross-module fields still lived in ``details``. It names the file and
+what is wrong with it when it is neither (an older format, a broken or foreign JSON), or when a record
+holds a value no measurement can have (:func:`impossible`: an IoU of 5.0, a time per sample of
+1e-298 s, a NaN throughput), naming the key.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from . import io, provenance, stages
 from .timing import summarize
 
-RECORD_VERSION = 2
+RECORD_VERSION = 3
+READS_VERSIONS = (2, 3)
+# Keys that lived in ``details`` in format 2 and are read by other modules: fields since format 3.
+PROMOTED = ("epochs", "best_epoch", "epoch_cap", "iou_pooled", "per_image_iou", "fully_mapped", "compiled_model")
 
 
 class Status(StrEnum):
@@ -37,16 +45,24 @@ class Status(StrEnum):
     TRAIN_OOM = "train_oom"            # … so its numbers hold for timing, not for accuracy
 
     @classmethod
-    def derived_from(cls, train_record: dict) -> Status:
+    def derived_from(cls, train_record: Record) -> Status:
         """Status of results derived from a trained model (quantization, QAT, Edge TPU).
 
         ``ok`` when the saved weights are a best epoch's, even if training stopped later (diverged,
         OOM); ``train_<status>`` when no epoch finished, i.e. the saved weights are initial or
         non-finite: derived numbers are still measured (timing holds) but are not accuracy.
         """
-        if train_record["details"].get("best_epoch") is not None:
+        if train_record.best_epoch is not None:
             return cls.OK
-        return cls(f"train_{train_record['status']}")
+        return cls(f"train_{train_record.status}")
+
+
+class Verdict(StrEnum):
+    """What a claim's check concluded (claims.csv ``verdict``)."""
+    SUPPORTED = "supported"
+    CONTRADICTED = "contradicted"
+    INCONCLUSIVE = "inconclusive"
+    NOT_MEASURED = "not measured"
 
 
 class ResultFileError(ValueError):
@@ -69,22 +85,65 @@ def latency(per_sample_s: list[float], *, unit: str, statistic: str = "mean", **
             "samples_s": [float(v) for v in per_sample_s], "unit": unit, **extra}
 
 
-def make(stage: str, settings: dict, *, status: str, prov: dict, model_path=None, run_device: str | None = None,
-         variant: str | None = None, batch_size: int | None = None, latency: dict | None = None,
-         joules_per_sample: float | None = None, energy_meter: dict | None = None,
-         peak_memory_bytes: int | None = None, iou: float | None = None, reference_iou: float | None = None,
-         error: str | None = None, note: str | None = None, details: dict | None = None) -> dict:
-    """A record (see the module doc); ``prov``: :func:`mpbench.provenance.collect` of the job."""
-    if stage not in stages.RECORD_STAGES:
-        raise ValueError(f"unknown stage {stage!r}; one of {stages.RECORD_STAGES}")
-    return {
-        "record_version": RECORD_VERSION, "stage": stage, "status": str(Status(status)), "error": error,
-        "note": note, "settings": settings, "run_device": run_device or settings.get("device"),
-        "variant": variant, "batch_size": batch_size, "model_path": None if model_path is None else str(model_path),
-        "latency": latency, "joules_per_sample": joules_per_sample, "energy_meter": energy_meter,
-        "peak_memory_bytes": peak_memory_bytes, "iou": iou, "reference_iou": reference_iou,
-        "details": details or {}, "provenance": prov, "config_hash": provenance.config_hash(settings),
-    }
+@dataclass
+class Record:
+    """One measurement (see the module doc). ``details`` holds what only its own stage reads; a key of
+    :data:`PROMOTED` there is refused (it is a field)."""
+    stage: str
+    settings: dict
+    status: str
+    provenance: dict = field(default_factory=dict)
+    error: str | None = None
+    note: str | None = None
+    run_device: str | None = None
+    variant: str | None = None
+    batch_size: int | None = None
+    model_path: str | None = None
+    latency: dict | None = None
+    joules_per_sample: float | None = None
+    energy_meter: dict | None = None
+    peak_memory_bytes: int | None = None
+    iou: float | None = None
+    reference_iou: float | None = None
+    epochs: int | None = None             # epochs run (training, QAT)
+    best_epoch: int | None = None         # the epoch whose weights were kept (training)
+    epoch_cap: dict | None = None         # the epoch limit put on an emulated cell (training; loop.epoch_cap)
+    iou_pooled: float | None = None       # IoU over all pixels of the evaluated images
+    per_image_iou: dict | None = None     # per_image(): IoU per HDF5 row, for paired comparisons
+    fully_mapped: bool | None = None      # Edge TPU compile: every op on the Edge TPU
+    compiled_model: str | None = None     # Edge TPU compile: the compiled model's file
+    details: dict = field(default_factory=dict)
+    config_hash: str | None = None
+
+    def __post_init__(self):
+        if self.stage not in stages.RECORD_STAGES:
+            raise ValueError(f"unknown stage {self.stage!r}; one of {stages.RECORD_STAGES}")
+        self.status = str(Status(self.status))
+        misplaced = sorted(set(PROMOTED) & set(self.details))
+        if misplaced:
+            raise ValueError(f"details {misplaced} are Record fields: pass them as keywords")
+        if self.run_device is None:
+            self.run_device = self.settings.get("device")
+        if self.model_path is not None:
+            self.model_path = str(self.model_path)
+        if self.config_hash is None:
+            self.config_hash = provenance.config_hash(self.settings)
+
+    def to_json(self) -> dict:
+        """The record as it is stored (format :data:`RECORD_VERSION`)."""
+        return {"record_version": RECORD_VERSION, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Record:
+        """A stored record of format 3, or of format 2 (the :data:`PROMOTED` keys taken out of ``details``).
+        Keys this mpbench does not know raise ``TypeError`` naming them."""
+        data = {k: v for k, v in data.items() if k != "record_version"}
+        details = dict(data.pop("details", None) or {})
+        promoted = {k: details.pop(k) for k in PROMOTED if k in details}
+        unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise TypeError(f"unknown record keys {unknown}")
+        return cls(**{**promoted, **data}, details=details)
 
 
 def per_image(index, iou) -> dict | None:
@@ -110,11 +169,11 @@ def unpack_per_image(packed: dict):
             np.frombuffer(base64.b64decode(packed["iou"]), dtype="<f4"))
 
 
-def write(path, records: list[dict]) -> None:
-    io.write_json(path, {"record_version": RECORD_VERSION, "records": records})
+def write(path, records: list[Record]) -> None:
+    io.write_json(path, {"record_version": RECORD_VERSION, "records": [r.to_json() for r in records]})
 
 
-def read(path) -> list[dict]:
+def read(path) -> list[Record]:
     """The records of one result file, or :class:`ResultFileError` naming the file and the fix."""
     rerun = "delete it and rerun the job that writes it"
     try:
@@ -127,18 +186,25 @@ def read(path) -> list[dict]:
             raise ResultFileError(f"{path}: written by an older mpbench (result format 1, phase "
                                   f"{content['phase']!r}); {rerun} (e.g. snakemake --forcerun <rule>)")
         raise ResultFileError(f"{path}: not an mpbench result file (found {what}); {rerun}")
-    if content.get("record_version") != RECORD_VERSION:
+    if content.get("record_version") not in READS_VERSIONS:
         raise ResultFileError(f"{path}: result format {content.get('record_version')!r}, this mpbench reads "
-                              f"{RECORD_VERSION}; {rerun}")
+                              f"{' and '.join(map(str, READS_VERSIONS))}; {rerun}")
     records = content.get("records")
     need = ("stage", "status", "settings")
     if not isinstance(records, list) or not all(isinstance(r, dict) and all(k in r for k in need) for r in records):
         raise ResultFileError(f"{path}: 'records' must be a list of records with {need}; {rerun}")
-    for i, rec in enumerate(records):
+    out = []
+    for i, data in enumerate(records):
+        try:
+            rec = Record.from_json(data)
+        except (TypeError, ValueError) as e:
+            raise ResultFileError(f"{path}: record {i} ({data['stage']}) is not a record of this mpbench "
+                                  f"({e}); {rerun}") from e
         bad = impossible(rec)
         if bad:
-            raise ResultFileError(f"{path}: record {i} ({rec['stage']}) has an impossible value: {bad}; {rerun}")
-    return records
+            raise ResultFileError(f"{path}: record {i} ({rec.stage}) has an impossible value: {bad}; {rerun}")
+        out.append(rec)
+    return out
 
 
 # What a measurement can be: a per-sample time between a nanosecond and a day (no device runs this
@@ -150,7 +216,7 @@ def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def impossible(rec: dict) -> str | None:
+def impossible(rec: Record) -> str | None:
     """The first value of ``rec`` no measurement can have, as ``key = value (why)``; None when all are possible.
 
     Checked: ``iou`` and ``reference_iou`` (a number within [0, 1] or null), the latency block (every
@@ -164,25 +230,25 @@ def impossible(rec: dict) -> str | None:
     def finite(v):
         return _number(v) and math.isfinite(v)
 
-    for key in ("iou", "reference_iou"):
-        v = rec.get(key)
+    for key in ("iou", "reference_iou", "iou_pooled"):
+        v = getattr(rec, key)
         if v is not None and not (finite(v) and 0.0 <= v <= 1.0):
             return f"{key} = {v!r} (an IoU is a number within [0, 1])"
     for key in ("joules_per_sample", "peak_memory_bytes"):
-        v = rec.get(key)
+        v = getattr(rec, key)
         if v is not None and not (finite(v) and v >= 0):
             return f"{key} = {v!r} (must be a finite number, not negative)"
-    packed = (rec.get("details") or {}).get("per_image_iou") if isinstance(rec.get("details"), dict) else None
-    if isinstance(packed, dict):
+    packed = rec.per_image_iou
+    if packed is not None:
         try:
             _, values = unpack_per_image(packed)
         except (KeyError, TypeError, ValueError) as e:
-            return f"details.per_image_iou ({e!r}: not the packed form record.per_image writes)"
+            return f"per_image_iou ({e!r}: not the packed form record.per_image writes)"
         import numpy as np
         out = values[np.isfinite(values) & ((values < 0) | (values > 1))]
         if len(out):
-            return f"details.per_image_iou holds {float(out[0])!r} (an IoU is a number within [0, 1])"
-    lat = rec.get("latency")
+            return f"per_image_iou holds {float(out[0])!r} (an IoU is a number within [0, 1])"
+    lat = rec.latency
     if lat is None:
         return None
     if not isinstance(lat, dict):
@@ -215,7 +281,7 @@ def impossible(rec: dict) -> str | None:
     return None
 
 
-def read_one(path) -> dict:
+def read_one(path) -> Record:
     """The single record of a one-measurement result file (training, QAT, Edge TPU)."""
     records = read(path)
     if len(records) != 1:

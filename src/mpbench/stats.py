@@ -25,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as sps
 
+from .record import Verdict
+
 N_BOOT = 10_000
 SEED = 20230609   # the paper's publication date: any fixed seed, written down
 
@@ -141,9 +143,9 @@ def equivalence_verdict(ci_low, ci_high, margin: float) -> str:
     """``supported`` when the 95 % CI lies within ±margin, ``contradicted`` when it lies entirely
     outside, ``inconclusive`` otherwise (or without a CI)."""
     if ci_low is None or ci_high is None or not (np.isfinite(ci_low) and np.isfinite(ci_high)):
-        return "inconclusive"
+        return Verdict.INCONCLUSIVE
     if -margin < ci_low and ci_high < margin:
-        return "supported"
+        return Verdict.SUPPORTED
     if ci_high < -margin or ci_low > margin:
-        return "contradicted"
-    return "inconclusive"
+        return Verdict.CONTRADICTED
+    return Verdict.INCONCLUSIVE

@@ -23,7 +23,7 @@ cap the instructions the frameworks use; a capped CPU is recorded as what it the
 
 ``train.emulated_max_epochs`` (the demo's answer to a CPU that emulates bf16) limits the epochs of a
 training cell whose precision is emulated where it runs (:func:`here`); the record says so
-(``details.epoch_cap``, ``note``), the summary's ``epoch_cap`` column too, and its IoU is then not
+(``epoch_cap``, ``note``), the summary's ``epoch_cap`` column too, and its IoU is then not
 compared with full-length runs (:mod:`mpbench.results.accuracy`).
 """
 from __future__ import annotations
@@ -173,12 +173,13 @@ def _cc(value) -> tuple[int, int] | None:
     return None
 
 
-def of_record(rec: dict) -> str | None:
-    """``precision_support`` of a training or inference record (see the module doc); None for other stages."""
-    if rec.get("stage") not in ("train", "infer"):
+def of_record(rec) -> str | None:
+    """``precision_support`` of a training or inference :class:`~mpbench.record.Record` (see the module doc);
+    None for other stages."""
+    if rec.stage not in ("train", "infer"):
         return None
-    s, prov = rec.get("settings") or {}, rec.get("provenance") or {}
-    fmt = low_format(s.get("precision"), rec["stage"])
+    s, prov = rec.settings or {}, rec.provenance or {}
+    fmt = low_format(s.get("precision"), rec.stage)
     if fmt is None:
         return "native" if s.get("precision") in PRECISIONS else "unknown"
     if s.get("device_type") == "cuda":

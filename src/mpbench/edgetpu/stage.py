@@ -39,47 +39,46 @@ def int8_of(quantize_json) -> dict:
     """The int8 model the quantize job wrote, in that job's folder (:func:`beside`): ``path`` (None when its
     conversion failed or the file is not there, with the ``reason``) and the ``reference_iou`` of the
     float model it was quantized from."""
-    recs = [r for r in record.read(quantize_json) if r["variant"] == "int8"]
+    recs = [r for r in record.read(quantize_json) if r.variant == "int8"]
     if not recs:
         return {"path": None, "reference_iou": None, "reason": f"{quantize_json} holds no int8 record"}
     r = recs[0]
-    path, reason = beside(quantize_json, r["model_path"]), None
+    path, reason = beside(quantize_json, r.model_path), None
     if path is None:
-        reason = f"the int8 conversion failed ({r['error']}); see {quantize_json}"
+        reason = f"the int8 conversion failed ({r.error}); see {quantize_json}"
     elif not path.is_file():
         reason = (f"{path}, the int8 model {quantize_json} names, is not in that folder; rerun rule quantize "
                   "for this cell (or copy the model there with its result.json)")
         path = None
-    return {"path": None if path is None else str(path), "reference_iou": r["reference_iou"], "reason": reason}
+    return {"path": None if path is None else str(path), "reference_iou": r.reference_iou, "reason": reason}
 
 
-def _no_model(stage: str, settings, result_path, reason: str, **fields) -> dict:
+def _no_model(stage: str, settings, result_path, reason: str, **fields) -> record.Record:
     """The record of an Edge TPU job with no int8 model to work on: ``failed``, the grid goes on."""
     log.error("no int8 model to %s: %s", "compile" if stage == "edgetpu_compile" else "run", reason)
-    rec = record.make(stage, settings.to_dict(), status=Status.FAILED, error=f"no int8 model: {reason}",
-                      prov=provenance.collect(), run_device="edgetpu", variant="int8", **fields)
+    rec = record.Record(stage, settings.to_dict(), Status.FAILED, error=f"no int8 model: {reason}",
+                        provenance=provenance.collect(), run_device="edgetpu", variant="int8", **fields)
     record.write(result_path, [rec])
     return rec
 
 
 def compile_stage(settings, *, int8_path, result_path, log_path, compiler: str = "edgetpu_compiler",
-                  required: bool = True, timeout_s: int = 600, no_model_reason: str | None = None) -> dict:
+                  required: bool = True, timeout_s: int = 600, no_model_reason: str | None = None) -> record.Record:
     """Compile ``int8_path`` (None: its conversion failed, ``no_model_reason`` says why: recorded ``failed``)."""
     if int8_path is None:
         io.write_text(log_path, f"no int8 model: {no_model_reason}\n")
-        return _no_model("edgetpu_compile", settings, result_path, no_model_reason,
-                         details={"compiler": compiler, "compiled_model": None})
+        return _no_model("edgetpu_compile", settings, result_path, no_model_reason, details={"compiler": compiler})
     out_dir = Path(result_path).parent
     exe = find_compiler(compiler)
-    common = dict(prov=provenance.collect(), model_path=int8_path, run_device="edgetpu", variant="int8")
+    common = dict(provenance=provenance.collect(), model_path=int8_path, run_device="edgetpu", variant="int8")
     if exe is None:
         reason = f"{compiler!r} not found. {INSTALL_HELP}"
         if required:
             raise RuntimeError(f"edgetpu.required is true but {reason}")
         log.warning("Edge TPU compile unavailable: %s", reason)
         io.write_text(log_path, reason + "\n")
-        rec = record.make("edgetpu_compile", settings.to_dict(), status=Status.UNAVAILABLE, note=reason,
-                          details={"compiler": compiler, "compiled_model": None}, **common)
+        rec = record.Record("edgetpu_compile", settings.to_dict(), Status.UNAVAILABLE, note=reason,
+                            details={"compiler": compiler}, **common)
         record.write(result_path, [rec])
         return rec
     log.info("compiling %s with %s", int8_path, exe)
@@ -87,13 +86,14 @@ def compile_stage(settings, *, int8_path, result_path, log_path, compiler: str =
     io.write_text(log_path, text)
     parsed = parse_log(text)
     ok = rc == 0 and compiled.exists()
-    rec = record.make("edgetpu_compile", settings.to_dict(), status=Status.OK if ok else Status.FAILED,
-                      error=None if ok else f"edgetpu_compiler exited with {rc}; see {log_path}",
-                      details={"compiler": compiler, "returncode": rc, "compiled_model": str(compiled) if ok else None,
-                               **parsed}, **common)
+    fully_mapped = parsed.pop("fully_mapped", None)
+    rec = record.Record("edgetpu_compile", settings.to_dict(), Status.OK if ok else Status.FAILED,
+                        error=None if ok else f"edgetpu_compiler exited with {rc}; see {log_path}",
+                        compiled_model=str(compiled) if ok else None, fully_mapped=fully_mapped,
+                        details={"compiler": compiler, "returncode": rc, **parsed}, **common)
     record.write(result_path, [rec])
     if not ok and required:
-        raise RuntimeError(rec["error"])
+        raise RuntimeError(rec.error)
     if ok:
         log.info("Edge TPU: %s of %s ops mapped, %s B on-chip, %s B off-chip", parsed["n_ops_on_edgetpu"],
                  parsed["total_ops"], parsed["on_chip_used_bytes"], parsed["off_chip_used_bytes"])
@@ -102,7 +102,7 @@ def compile_stage(settings, *, int8_path, result_path, log_path, compiler: str =
 
 def infer_stage(settings, *, compile_json, int8_path, h5_path, result_path, n_images: int, warmup: int,
                 repeats: int, required: bool = True, threads: int = 2, source_status: str = Status.OK,
-                reference_iou: float | None = None, no_model_reason: str | None = None) -> dict:
+                reference_iou: float | None = None, no_model_reason: str | None = None) -> record.Record:
     """Time and score the int8 model on the Edge TPU, or (not required) on the CPU as ``cpu-int8``.
 
     ``source_status``: :meth:`Status.derived_from` the training record (``train_diverged`` … when the
@@ -116,7 +116,7 @@ def infer_stage(settings, *, compile_json, int8_path, h5_path, result_path, n_im
     compiled = record.read_one(compile_json)
     split = split_fold(load_h5(h5_path), settings.fold)
     images, masks = split.x_val[:n_images], split.y_val[:n_images]
-    reason = compiled["note"] or compiled["error"] if compiled["status"] != Status.OK else None
+    reason = compiled.note or compiled.error if compiled.status != Status.OK else None
     delegate = None
     if reason is None:
         try:
@@ -124,7 +124,7 @@ def infer_stage(settings, *, compile_json, int8_path, h5_path, result_path, n_im
         except EdgeTPUUnavailable as e:
             reason = str(e)
     if delegate is not None:
-        device, measured, note = "edgetpu", str(beside(compile_json, compiled["details"]["compiled_model"])), None
+        device, measured, note = "edgetpu", str(beside(compile_json, compiled.compiled_model)), None
     else:
         if required:
             raise RuntimeError(f"edgetpu.required is true but the Edge TPU cannot run: {reason}")
@@ -136,10 +136,9 @@ def infer_stage(settings, *, compile_json, int8_path, h5_path, result_path, n_im
                "n_eval": len(images), "warmup": warmup, "repeats": repeats}
 
     def write(status, **measured_values):
-        rec = record.make("edgetpu", settings.to_dict(), status=status, prov=provenance.collect(edge=True),
-                          model_path=measured, run_device=device, variant="int8", batch_size=1, note=note,
-                          reference_iou=reference_iou,
-                          details=details, **measured_values)
+        rec = record.Record("edgetpu", settings.to_dict(), status, provenance=provenance.collect(edge=True),
+                            model_path=measured, run_device=device, variant="int8", batch_size=1, note=note,
+                            reference_iou=reference_iou, details=details, **measured_values)
         record.write(result_path, [rec])
         return rec
 
@@ -153,9 +152,9 @@ def infer_stage(settings, *, compile_json, int8_path, h5_path, result_path, n_im
         log.error("the int8 model does not run: %s", e)   # file is damaged (the message names it): recorded
         return write(Status.FAILED, error=str(e) if isinstance(e, io.DamagedFileError) else record.error_text(e))
     scores = model.iou(images, masks, settings.empty_iou)
-    details["iou_pooled"] = scores["pooled"]
-    details["per_image_iou"] = record.per_image(split.val_index[:n_images], scores["per_image"])
-    rec = write(Status.OK, iou=scores["mean"], latency=model.time_batch1(images, warmup, repeats))
-    log.info("%s: IoU %.4f, %.2f ms/image (batch 1, median of %d)", device, rec["iou"],
-             rec["latency"]["per_sample_s"]["median"] * 1e3, repeats)
+    rec = write(Status.OK, iou=scores["mean"], iou_pooled=scores["pooled"],
+                per_image_iou=record.per_image(split.val_index[:n_images], scores["per_image"]),
+                latency=model.time_batch1(images, warmup, repeats))
+    log.info("%s: IoU %.4f, %.2f ms/image (batch 1, median of %d)", device, rec.iou,
+             rec.latency["per_sample_s"]["median"] * 1e3, repeats)
     return rec

@@ -58,7 +58,7 @@ def time_batch_sizes(runner, images: np.ndarray, batch_sizes, warmup: int, repea
 
 
 def benchmark(settings, model_path, h5_path, result_path, batch_sizes, warmup: int, repeats: int,
-              n_images: int = 128) -> list[dict]:
+              n_images: int = 128) -> list[record.Record]:
     """Time a trained model on its fold's validation frames; write and return its records."""
     from ..data.dataset import load_h5, split_fold  # h5py only where the HDF5 is read
     from .runners import make_runner
@@ -70,8 +70,9 @@ def benchmark(settings, model_path, h5_path, result_path, batch_sizes, warmup: i
     runner = make_runner(settings, model_path)
     meter = EnergyMeter(runner.gpu_index)
     prov = provenance.collect(settings.framework)
-    records = [record.make("infer", settings.to_dict(), prov=prov, model_path=model_path, energy_meter=meter.describe(),
-                           details={"warmup": warmup, "repeats": repeats, "n_images": len(images)}, **row)
+    records = [record.Record("infer", settings.to_dict(), provenance=prov, model_path=model_path,
+                             energy_meter=meter.describe(),
+                             details={"warmup": warmup, "repeats": repeats, "n_images": len(images)}, **row)
                for row in time_batch_sizes(runner, images, batch_sizes, warmup, repeats, meter)]
     record.write(result_path, records)
     return records

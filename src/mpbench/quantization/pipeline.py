@@ -83,7 +83,8 @@ def variant_path(result_path, variant: str) -> Path:
 
 
 def quantize(settings, *, model_path, h5_path, variants, result_path, representative_samples: int,
-             eval_images: int, timing_warmup: int, timing_repeats: int, train_record: dict | None = None) -> list[dict]:
+             eval_images: int, timing_warmup: int, timing_repeats: int,
+             train_record: record.Record | None = None) -> list[record.Record]:
     """Write one .tflite per variant (:func:`variant_path`) and one record per variant (``model_path`` names it).
 
     A variant the converter or quantizer refuses is recorded ``failed`` with its reason (no model
@@ -115,8 +116,8 @@ def quantize(settings, *, model_path, h5_path, variants, result_path, representa
         except Exception as e:   # the converter's or quantizer's refusal: recorded, the other variants go on
             log.error("%s: the %s conversion failed: %s", model_path, variant, e)
             path.unlink(missing_ok=True)   # no stale model from an earlier run beside a failed record
-            records.append(record.make(
-                "tflite_cpu", settings.to_dict(), status=Status.FAILED, error=record.error_text(e), prov=prov,
+            records.append(record.Record(
+                "tflite_cpu", settings.to_dict(), Status.FAILED, error=record.error_text(e), provenance=prov,
                 run_device="cpu", variant=variant, batch_size=1, reference_iou=export.reference_iou,
                 details={**common, "failed_at": "conversion"}))
             continue
@@ -138,11 +139,11 @@ def quantize(settings, *, model_path, h5_path, variants, result_path, representa
                          ev["latency"]["per_sample_s"]["median"] * 1e3, details["edgetpu_check"]["edgetpu_compatible"])
             else:
                 log.error("%s: the %s model does not run in the interpreter: %s", model_path, variant, ev["error"])
-        details.update(io=ev["io"], iou_pooled=ev["iou_pooled"], per_image_iou=record.per_image(eval_index,
-                                                                                               ev["per_image"]))
-        records.append(record.make(
-            "tflite_cpu", settings.to_dict(), status=ev["status"], error=ev["error"], prov=prov, model_path=path,
+        details.update(io=ev["io"])
+        records.append(record.Record(
+            "tflite_cpu", settings.to_dict(), ev["status"], error=ev["error"], provenance=prov, model_path=path,
             run_device="cpu", variant=variant, batch_size=1, latency=ev["latency"], iou=ev["iou"],
+            iou_pooled=ev["iou_pooled"], per_image_iou=record.per_image(eval_index, ev["per_image"]),
             reference_iou=export.reference_iou, details=details))
     record.write(result_path, records)
     return records

@@ -106,16 +106,15 @@ def _fix_pixel_input_range(model) -> None:
 
 def qat(settings, *, model_path, h5_path, tflite_path, result_path, epochs: int, learning_rate: float,
         eval_images: int, timing_warmup: int, timing_repeats: int, batch_size: int = 8,
-        train_record: dict | None = None) -> dict:
+        train_record: record.Record | None = None) -> record.Record:
     """Fine-tune, export and evaluate; writes ``tflite_path`` and one record to ``result_path``."""
     tf_keras, tfmot = require_legacy_keras()
     status = Status.derived_from(train_record) if train_record else Status.OK
     prov = provenance.collect("tensorflow")
-    common = dict(prov=prov, run_device="cpu", variant="int8_qat", batch_size=1)
+    common = dict(provenance=prov, run_device="cpu", variant="int8_qat", batch_size=1, epochs=epochs)
     if status != Status.OK:   # nothing trained to fine-tune: say so, write no model
         log.warning("%s: %s, trained weights unusable; no QAT", model_path, status)
-        rec = record.make("qat", settings.to_dict(), status=status, **common,
-                          details={"epochs": epochs, "source_model": str(model_path)})
+        rec = record.Record("qat", settings.to_dict(), status, **common, details={"source_model": str(model_path)})
         record.write(result_path, [rec])
         return rec
     import keras  # Keras 3: reads the trained .keras file
@@ -152,14 +151,14 @@ def qat(settings, *, model_path, h5_path, tflite_path, result_path, epochs: int,
                          empty_iou=settings.empty_iou)
     if ev["status"] != Status.OK:   # e.g. int8 scales from exploded weights: recorded, the grid goes on
         log.error("QAT int8 model does not run in the interpreter: %s", ev["error"])
-    details = {**describe_ops(flat), "io": ev["io"], "iou_pooled": ev["iou_pooled"], "source_model": str(model_path),
-               "per_image_iou": record.per_image(split.val_index[:eval_images], ev["per_image"]),
-               "epochs": epochs, "learning_rate": learning_rate, "fit_seconds": seconds, "n_eval": len(x_eval),
+    details = {**describe_ops(flat), "io": ev["io"], "source_model": str(model_path),
+               "learning_rate": learning_rate, "fit_seconds": seconds, "n_eval": len(x_eval),
                "loss": [float(v) for v in hist.history["loss"]]}
-    rec = record.make("qat", settings.to_dict(), status=ev["status"], error=ev["error"], model_path=tflite_path,
-                      latency=ev["latency"], iou=ev["iou"], reference_iou=(train_record or {}).get("iou"),
-                      details=details, **common)
-    log.info("QAT int8 IoU %s after %d epochs (%.0f s); Edge TPU ops ok: %s", rec["iou"], epochs, seconds,
+    rec = record.Record("qat", settings.to_dict(), ev["status"], error=ev["error"], model_path=tflite_path,
+                        latency=ev["latency"], iou=ev["iou"], iou_pooled=ev["iou_pooled"],
+                        per_image_iou=record.per_image(split.val_index[:eval_images], ev["per_image"]),
+                        reference_iou=train_record.iou if train_record else None, details=details, **common)
+    log.info("QAT int8 IoU %s after %d epochs (%.0f s); Edge TPU ops ok: %s", rec.iou, epochs, seconds,
              details["edgetpu_check"]["edgetpu_compatible"])
     record.write(result_path, [rec])
     return rec

@@ -49,34 +49,33 @@ COLUMNS = ["phase", "framework", "device", "run_device", "precision", "precision
 SCENARIO = ["phase", "framework", "device", "filters", "batch_size"]
 
 
-def row_from_record(rec: dict, source: str) -> dict:
+def row_from_record(rec: record.Record, source: str) -> dict:
     """One summary row: the record's cell, where and how fast it ran, its accuracy and provenance."""
-    s, p = rec["settings"], rec.get("provenance") or {}
-    lat = rec.get("latency") or {}
+    s, p = rec.settings, rec.provenance or {}
+    lat = rec.latency or {}
     per = lat.get("per_sample_s") or {}
-    details = rec.get("details") or {}
     mean = per.get("mean")
     return {
-        "phase": rec["stage"], "framework": s.get("framework"), "device": s.get("device"),
-        "run_device": rec.get("run_device"), "precision": s.get("precision"),
-        "precision_support": support.of_record(rec), "variant": rec.get("variant"),
-        "filters": s.get("filters"), "batch_size": rec.get("batch_size"), "fold": s.get("fold"),
-        "status": rec["status"],
+        "phase": rec.stage, "framework": s.get("framework"), "device": s.get("device"),
+        "run_device": rec.run_device, "precision": s.get("precision"),
+        "precision_support": support.of_record(rec), "variant": rec.variant,
+        "filters": s.get("filters"), "batch_size": rec.batch_size, "fold": s.get("fold"),
+        "status": rec.status,
         "per_sample_s": mean, "per_sample_median_s": per.get("median"), "per_sample_std_s": per.get("std"),
-        "throughput": 1.0 / mean if mean else None, "joules_per_sample": rec.get("joules_per_sample"),
-        "val_iou": rec.get("iou"), "val_iou_pooled": details.get("iou_pooled"), "float_iou": rec.get("reference_iou"),
+        "throughput": 1.0 / mean if mean else None, "joules_per_sample": rec.joules_per_sample,
+        "val_iou": rec.iou, "val_iou_pooled": rec.iou_pooled, "float_iou": rec.reference_iou,
         "channels_last": s.get("channels_last") if s.get("framework") == "pytorch" else None,   # PyTorch's only
         "fused_adam": s.get("fused_adam"), "data_placement": s.get("data_placement"), "threads": s.get("threads"),
         "cudnn_benchmark": s.get("cudnn_benchmark"), "samples_limit": s.get("samples_limit"),
         "upsampling": s.get("upsampling"),
-        "epochs": details.get("epochs") if rec["stage"] in ("train", "qat") else None,
-        "epoch_cap": (details.get("epoch_cap") or {}).get("max_epochs") if rec["stage"] == "train" else None,
-        "best_epoch": details.get("best_epoch"), "peak_memory_bytes": rec.get("peak_memory_bytes"),
+        "epochs": rec.epochs if rec.stage in ("train", "qat") else None,
+        "epoch_cap": (rec.epoch_cap or {}).get("max_epochs") if rec.stage == "train" else None,
+        "best_epoch": rec.best_epoch, "peak_memory_bytes": rec.peak_memory_bytes,
         "framework_version": p.get("torch") or p.get("tensorflow"), "gpu_name": p.get("gpu"),
         "driver": p.get("nvidia_driver"), "cuda": p.get("cuda"), "cudnn": p.get("cudnn"), "cpu": p.get("cpu"),
         "hostname": p.get("hostname"), "mpbench_version": p.get("mpbench"), "git_commit": p.get("git_commit"),
-        "data_sha256": (details.get("data") or {}).get("content_sha256"),
-        "note": rec.get("note"), "source": source,
+        "data_sha256": (rec.details.get("data") or {}).get("content_sha256"),
+        "note": rec.note, "source": source,
     }
 
 
@@ -103,15 +102,15 @@ def summary_table(paths, samples: dict | None = None) -> pd.DataFrame:
     rows = []
     for p in sorted(str(p) for p in paths):
         for rec in record.read(p):
-            if rec["stage"] in stages.SUMMARY_RECORD_STAGES:   # edgetpu_compile: no measurement
+            if rec.stage in stages.SUMMARY_RECORD_STAGES:   # edgetpu_compile: no measurement
                 try:
                     row = row_from_record(rec, p)
-                    timed = (rec.get("latency") or {}).get("samples_s")
+                    timed = (rec.latency or {}).get("samples_s")
                     if samples is not None and timed and row["status"] == "ok":
                         samples[len(rows)] = timed
                     rows.append(row)
                 except (KeyError, TypeError, AttributeError) as e:
-                    raise record.ResultFileError(f"{p}: a {rec['stage']} record of the wrong shape ({e!r}); "
+                    raise record.ResultFileError(f"{p}: a {rec.stage} record of the wrong shape ({e!r}); "
                                                  "delete it and rerun the job that writes it") from e
     df = with_training_data(pd.DataFrame(rows, columns=COLUMNS))
     for c in ("filters", "batch_size", "fold", "epochs", "epoch_cap", "best_epoch"):

@@ -25,7 +25,7 @@ and the record says which epochs were timed.
 
 ``train.emulated_max_epochs`` limits the epochs of a cell whose precision is emulated on the CPU that
 trains it (:func:`epoch_cap`; e.g. bf16 without AVX-512, where it runs several times slower than
-fp32): it is trained and timed as usual, and the record says it was cut short (``details.epoch_cap``,
+fp32): it is trained and timed as usual, and the record says it was cut short (``epoch_cap``,
 ``note``).
 """
 from __future__ import annotations
@@ -315,27 +315,25 @@ class TrainingRun:
         warm = [h for h in finished if not h.get("first_in_process")]
         return (warm, EXCLUDED) if warm else (finished, NOTHING_EXCLUDED if finished else None)
 
-    def result(self, model_path, extra: dict | None = None) -> dict:
+    def result(self, model_path, extra: dict | None = None) -> record.Record:
         timed, excluded = self.timed_epochs()
         joules = [h.get("joules") for h in timed]
         energy_ok = bool(timed) and all(j is not None for j in joules)
         st = self.state
         details = {
             "n_train": self.n_train, "n_val": self.n_val,
-            "epochs": st["epoch"], "best_epoch": st["best_epoch"],
             "stopped_early": self.status == Status.OK and st["wait"] >= self.s.patience,
             "resumed_at_epochs": st["resumed_at"], "history": st["history"],
             **({"checkpoints_set_aside": self.set_aside} if self.set_aside else {}),
-            **({"epoch_cap": self.epoch_cap} if self.epoch_cap else {}),
-            "iou_pooled": st.get("best_pooled_iou"),
-            "per_image_iou": record.per_image(self.val_index, st.get("best_per_image")),
             "data": {"h5": str(self.h5_path), **{k: self.data["attrs"][k] for k in ("seed", "n_folds", "crop_policy")},
                      "content_sha256": self.data["attrs"].get("content_sha256")},
             **(extra or {}),
         }
-        return record.make(
-            "train", self.s.to_dict(), status=self.status, error=self.error, prov=provenance.collect(self.s.framework),
-            model_path=model_path, batch_size=self.s.batch_size,
+        return record.Record(
+            "train", self.s.to_dict(), self.status, error=self.error, provenance=provenance.collect(self.s.framework),
+            model_path=model_path, batch_size=self.s.batch_size, epochs=st["epoch"], best_epoch=st["best_epoch"],
+            epoch_cap=self.epoch_cap, iou_pooled=st.get("best_pooled_iou"),
+            per_image_iou=record.per_image(self.val_index, st.get("best_per_image")),
             latency=record.latency([h["seconds"] / self.n_train for h in timed], unit="epoch", statistic="mean",
                                    timed_epochs=[h["epoch"] for h in timed], excluded=excluded),
             joules_per_sample=sum(joules) / (len(timed) * self.n_train) if energy_ok else None,
@@ -362,7 +360,8 @@ def epoch_cap(s: RunSettings) -> dict | None:
     return {"max_epochs": s.emulated_max_epochs, "configured_max_epochs": s.max_epochs, "why": why, "note": note}
 
 
-def train(settings: RunSettings, h5_path, result_path, model_path, checkpoint_dir, extra: dict | None = None) -> dict:
+def train(settings: RunSettings, h5_path, result_path, model_path, checkpoint_dir,
+          extra: dict | None = None) -> record.Record:
     """Train one fold; writes ``result_path`` (one record) and ``model_path`` unless it raises.
 
     The checkpoint folder is held for the whole run (:func:`mpbench.locks.claim_checkpoint`): a job
@@ -376,9 +375,8 @@ def train(settings: RunSettings, h5_path, result_path, model_path, checkpoint_di
         rec = run.result(model_path, extra)
         record.write(result_path, [rec])
         shutil.rmtree(run.ckpt, ignore_errors=True)
-    per_sample = rec["latency"]["per_sample_s"]["mean"] if rec["latency"] else None
-    log.info("done: status %s, %d epochs, best val IoU %s, %s s/sample", rec["status"], rec["details"]["epochs"],
-             rec["iou"], per_sample)
+    per_sample = rec.latency["per_sample_s"]["mean"] if rec.latency else None
+    log.info("done: status %s, %d epochs, best val IoU %s, %s s/sample", rec.status, rec.epochs, rec.iou, per_sample)
     return rec
 
 
