@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mpbench import claims, record
+from mpbench import record
+from mpbench.results import claims
 
 REPO = Path(__file__).resolve().parents[1]
 CLAIMS = claims.load(REPO / "config" / "claims.yaml")

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mpbench import claims, record, stages
+from mpbench import record, stages
 from mpbench.__main__ import main
 from mpbench.figures.make import note_differences
+from mpbench.results import claims
 from mpbench.results.tables import write_tables
 
 from conftest import REPO, merged_config, run_snakemake, small_config

@@ -194,8 +194,7 @@ def test_the_iou_of_a_run_cut_short_is_not_compared():
     cannot be decided on them; derived models against their own float model are still compared."""
     import numpy as np
 
-    from mpbench import claims
-    from mpbench.results import accuracy
+    from mpbench.results import accuracy, claims
     recs = []
     for fold in (0, 1):
         for p, cap, shift in (("fp32", None, 0.0), ("mixed_bf16", 3, -0.2)):

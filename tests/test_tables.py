@@ -143,8 +143,7 @@ def test_speedups_csv_and_claims_csv_come_from_one_pairing_function(tmp_path, mo
     """Issue 25 item 4: one function pairs runs into speed-ups; change it and both tables change."""
     import pandas as pd
 
-    from mpbench import claims
-    from mpbench.results import speedups
+    from mpbench.results import claims, speedups
     recs = []
     for k in range(3):
         for p, t in (("fp32", 0.015), ("mixed_bf16", 0.010)):

@@ -1,5 +1,5 @@
-from mpbench.claims import write
 from mpbench.logs import setup
+from mpbench.results.claims import write
 
 log = setup(snakemake.log[0])
 inp, out = snakemake.input, snakemake.output

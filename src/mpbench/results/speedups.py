@@ -1,7 +1,7 @@
 """Speed-ups: the one place where runs are paired into throughput ratios.
 
 ``speedups.csv`` (:func:`mpbench.results.tables.speedup_table`) and every speed claim of ``claims.csv``
-(:mod:`mpbench.claims`) call :func:`pair`, which calls :func:`run_speedup` for each pair of runs;
+(:mod:`mpbench.results.claims`) call :func:`pair`, which calls :func:`run_speedup` for each pair of runs;
 nothing else computes a speed-up.
 
 **The ratio** (the paper's): throughput(new) / throughput(reference), throughput = 1 / the *mean*
