@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from test_faults_training import LAST, aside, cell, killed_in_epoch_3, settings
 
-from mpbench.training import loop
+from mpbench.training import checkpoint, loop
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +61,7 @@ def test_a_planted_checkpoint_does_not_run_its_payload_on_resume(framework, trai
     out, paths = cell(tmp_path, framework)
     s = small(framework)
     state = killed_in_epoch_3(monkeypatch, s, train_h5, paths)
-    state_path = paths["checkpoint_dir"] / loop.STATE_FILE
+    state_path = paths["checkpoint_dir"] / checkpoint.STATE_FILE
     marker = tmp_path / "pwned"
     rel = (plant_torch if framework == "pytorch" else plant_keras_rng)(state_path, state, marker)
     planted = (paths["checkpoint_dir"] / rel).read_bytes()
@@ -83,11 +83,11 @@ def test_an_old_format_keras_checkpoint_is_set_aside_as_stale_never_unpickled(tr
     state = killed_in_epoch_3(monkeypatch, s, train_h5, paths)
     state["fingerprint"]["format"] = 2
     marker = tmp_path / "pwned"
-    plant_keras_rng(paths["checkpoint_dir"] / loop.STATE_FILE, state, marker)
+    plant_keras_rng(paths["checkpoint_dir"] / checkpoint.STATE_FILE, state, marker)
     with caplog.at_level(logging.INFO):
         rec = loop.train(s, train_h5, **paths)
     assert not marker.exists()
-    assert f"it was written for another run: checkpoint format 2 → {loop.CHECKPOINT_FORMAT}" in caplog.text
+    assert f"it was written for another run: checkpoint format 2 → {checkpoint.CHECKPOINT_FORMAT}" in caplog.text
     aside(out, "stale")
     assert rec.status == "ok" and rec.details["resumed_at_epochs"] == []
 

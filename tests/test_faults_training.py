@@ -12,7 +12,7 @@ from mpbench import io, locks, record
 from mpbench.data.preprocess import preprocess_bagls
 from mpbench.data.synthetic import write_synthetic_bagls
 from mpbench.settings import RunSettings
-from mpbench.training import loop
+from mpbench.training import checkpoint, loop
 
 pytestmark = pytest.mark.slow
 EXT = {"pytorch": "pt", "tensorflow": "keras"}
@@ -63,7 +63,7 @@ def killed_in_epoch_3(monkeypatch, s, h5, paths):
     with pytest.raises(KeyboardInterrupt):
         loop.train(s, h5, **paths)
     monkeypatch.setattr(cls, "train_epoch", real)
-    state = json.loads((paths["checkpoint_dir"] / loop.STATE_FILE).read_text())
+    state = json.loads((paths["checkpoint_dir"] / checkpoint.STATE_FILE).read_text())
     assert state["epoch"] == 2 and not paths["result_path"].exists()
     return state
 
@@ -90,7 +90,7 @@ def test_a_checkpoint_from_other_settings_is_set_aside_not_resumed(two_h5, tmp_p
     assert "Training starts at epoch 1" in caplog.text
     stale = aside(out, "stale")
     assert f"Moved aside to {stale}" in caplog.text
-    assert json.loads((stale / loop.STATE_FILE).read_text())["epoch"] == 2   # kept, not deleted
+    assert json.loads((stale / checkpoint.STATE_FILE).read_text())["epoch"] == 2   # kept, not deleted
     assert rec.status == "ok" and rec.details["resumed_at_epochs"] == []
     assert [h["epoch"] for h in rec.details["history"]] == [1, 2, 3, 4]
     assert rec.details["n_train"] == 50 and rec.settings["learning_rate"] == 1e-3
@@ -162,7 +162,7 @@ def test_a_full_disk_names_the_file_and_leaves_the_last_good_checkpoint(two_h5, 
     assert msg.startswith(f"could not write {paths['checkpoint_dir'] / 'epoch0002'}/")
     assert "unexpected pos" in msg and "free of" in msg and "the disk is full" in msg
     ckpt = paths["checkpoint_dir"]
-    assert json.loads((ckpt / loop.STATE_FILE).read_text())["epoch"] == 1
+    assert json.loads((ckpt / checkpoint.STATE_FILE).read_text())["epoch"] == 1
     assert sorted(p.name for p in ckpt.iterdir()) == sorted([".lock", "epoch0001", "loop_state.json", "owner.json"])
     assert not [p for p in out.rglob("*") if ".tmp" in p.name]          # nothing partial under any name
     assert not paths["result_path"].exists() and not paths["model_path"].exists()

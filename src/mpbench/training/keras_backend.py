@@ -102,7 +102,7 @@ class KerasBackend:
     # A checkpoint holds data only, nothing that runs code when read (it may come from a copied results
     # folder): weights in HDF5, optimiser variables as plain arrays (read without pickle), the shuffling
     # generator's state as JSON. Checkpoints of format 2 kept that state as a pickled object array; they
-    # are set aside as stale (mpbench.training.loop.CHECKPOINT_FORMAT), never unpickled.
+    # are set aside as stale (mpbench.training.checkpoint.CHECKPOINT_FORMAT), never unpickled.
     def save_checkpoint(self, folder: Path):
         folder = Path(folder)
         with atomic_path(folder / "last.weights.h5") as tmp:

@@ -2,22 +2,8 @@
 
 A backend (:class:`~.backend.TrainerBackend`) supplies the framework. Statuses: ``ok``; ``diverged``
 (non-finite loss or weights; the grid goes on); ``oom`` (out of device memory). Every run writes its
-result file; the checkpoint folder lets a killed job (e.g. a SLURM time limit) resume at the next
-epoch, and is removed when the run completes.
-
-The checkpoint folder holds ``loop_state.json`` and one folder per kept epoch (``epochNNNN/``: the
-last epoch's weights and optimiser, and the best epoch's weights). The state file is written last
-and names them with their sizes, so a kill or a full disk mid-write leaves the previous epoch's
-checkpoint valid. It carries a fingerprint of the run: the settings (all but the stopping rules
-``max_epochs``/``patience``, which may change between attempts), the HDF5's content (frames, masks,
-folds, sources, attributes), the mpbench version and the checkpoint format. A checkpoint whose
-fingerprint differs, which is damaged or does not load is never resumed: it is moved aside to
-``checkpoint.<stale|damaged>-<time>/`` (kept, not deleted), the log says why, and training starts
-at epoch 1. A checkpoint another live process holds is left alone (see :mod:`mpbench.locks`).
-
-A checkpoint is data, never code: nothing in it is unpickled (PyTorch files load with
-``weights_only``, the Keras RNG state is JSON), so one planted in or copied with a results folder
-cannot run anything on resume — a file that holds more than data does not load and is set aside.
+result file; the checkpoint (:mod:`.checkpoint`: saved after every epoch, loaded on resume) lets a
+killed job (e.g. a SLURM time limit) resume at the next epoch, and is removed when the run completes.
 
 Timing and energy use the same epochs: every epoch but the first of each process (the first one
 builds graphs, autotunes and allocates — after a resume too); when that leaves none, all of them,
@@ -32,86 +18,30 @@ from __future__ import annotations
 
 import copy
 import gc
-import hashlib
-import json
 import logging
 import math
-import shutil
-import time
-from datetime import datetime
-from pathlib import Path
 
-import numpy as np
-
-from .. import __version__, io, locks, provenance, record, support
+from .. import locks, provenance, record, support
 from ..data.dataset import load_h5, split_fold
-from ..data.integrity import content_digest
-from ..energy import EnergyMeter
+from ..energy import EnergyMeter, PowercapMeter, gpu_state
 from ..record import Status
 from ..settings import RunSettings
 from ..timing import timed_call
+from . import checkpoint
 from .backend import make_backend
+from .checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
-STATE_FILE = "loop_state.json"
-CHECKPOINT_FORMAT = 3   # 3: no pickled objects (format 2's Keras RNG state was one; such checkpoints are stale)
-STOPPING_RULES = ("max_epochs", "patience", "emulated_max_epochs")   # may change between attempts: the epochs
-#                                                                     done stay valid
 EXCLUDED = "first epoch of each process (graph building, autotuning, allocation)"
 # a run whose every epoch was its process's first (e.g. max_epochs 1): timed anyway, and the record says so
 NOTHING_EXCLUDED = "nothing: every epoch was the first of its process, so its time includes the warm-up"
-
-
-def data_fingerprint(data: dict) -> str:
-    """A hash of a loaded HDF5's content: frames, masks, fold assignment, sources, video ids, attributes."""
-    h = hashlib.sha256(content_digest({k: data.get(k) for k in ("fold", "images", "masks", "video_id", "source")})
-                       .encode())
-    h.update(json.dumps(_plain(data["attrs"]), sort_keys=True, default=str).encode())
-    return h.hexdigest()[:32]
-
-
-def _plain(obj):
-    """numpy scalars and arrays (HDF5 attributes) as plain JSON values."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, bytes):
-        return obj.decode(errors="replace")
-    return obj
-
-
-def fingerprint_differences(old: dict | None, new: dict) -> list[str]:
-    """What differs between a checkpoint's fingerprint and this run's, one phrase each ([]: none)."""
-    if not old:
-        return ["it carries no fingerprint (written by an older mpbench)"]
-    out = []
-    for key, what in (("format", "checkpoint format"), ("mpbench", "mpbench version")):
-        if old.get(key) != new[key]:
-            out.append(f"{what} {old.get(key)} → {new[key]}")
-    o_set, n_set = old.get("settings") or {}, new["settings"]
-    out += [f"{k} {o_set.get(k)!r} → {n_set.get(k)!r}" for k in sorted(set(o_set) | set(n_set))
-            if o_set.get(k) != n_set.get(k)]
-    if old.get("data") != new["data"]:
-        o_d, n_d = old.get("data_summary") or {}, new["data_summary"]
-        changed = [f"{k} {o_d.get(k)!r} → {n_d.get(k)!r}" for k in sorted(set(o_d) | set(n_d))
-                   if o_d.get(k) != n_d.get(k) and k != "content_sha256"]   # a checksum says nothing readable
-        out.append("the HDF5's frames or folds differ (it was rebuilt" + (": " + ", ".join(changed) if changed else "")
-                   + ")")
-    return out
-
-
-def _epoch_dir(epoch: int) -> str:
-    return f"epoch{epoch:04d}"
 
 
 class TrainingRun:
     """One fold of one grid cell, trained epoch by epoch; its state survives in ``checkpoint_dir``."""
 
     def __init__(self, settings: RunSettings, h5_path, checkpoint_dir):
-        self.s, self.h5_path, self.ckpt = settings, h5_path, Path(checkpoint_dir)
+        self.s, self.h5_path = settings, h5_path
         self.data = load_h5(h5_path)
         split = split_fold(self.data, settings.fold, settings.samples_limit)
         self.n_train, self.n_val = len(split.x_train), len(split.x_val)
@@ -131,83 +61,29 @@ class TrainingRun:
             log.warning("%s", self.epoch_cap["note"])
         self.backend = make_backend(settings, split)
         self.meter = EnergyMeter(self.backend.gpu_index)
-        self.fingerprint = self._fingerprint()
-        self.state = self._fresh_state()
+        self.cpu_meter = PowercapMeter()   # CPU packages + DRAM; closed (its poller stopped) in result()
+        self.gpu_state_start = gpu_state(self.backend.gpu_index)
+        self.ckpt = Checkpoint(checkpoint_dir, checkpoint.fingerprint(settings.to_dict(), self.data))
+        self.state = self.ckpt.fresh_state()
         self.status, self.error = Status.OK, None
         self.set_aside: list[dict] = []
         self._epochs_this_process = 0
 
-    def _fresh_state(self) -> dict:
-        return {"epoch": 0, "history": [], "best_iou": -1.0, "best_epoch": None, "wait": 0, "resumed_at": [],
-                "fingerprint": self.fingerprint, "last_dir": None, "best_dir": None, "files": {}}
-
-    def _fingerprint(self) -> dict:
-        counts = np.bincount(np.asarray(self.data["fold"], dtype=np.int64)).tolist()
-        return {"format": CHECKPOINT_FORMAT, "mpbench": __version__,
-                "settings": {k: v for k, v in self.s.to_dict().items() if k not in STOPPING_RULES},
-                "data": data_fingerprint(self.data),
-                "data_summary": {"frames": len(self.data["fold"]), "fold_sizes": counts, **_plain(self.data["attrs"])}}
-
     # --- the steps ---------------------------------------------------------------------------
     def resume(self) -> None:
-        """Continue from the checkpoint if it is this run's and intact; else move it aside (see the module doc)."""
-        path = self.ckpt / STATE_FILE
-        if not path.exists():
-            self._remove_unreferenced()   # pieces of a first epoch that never completed its checkpoint
-            return
-        try:
-            state = io.read_json(path)
-            if not isinstance(state, dict) or "epoch" not in state:
-                raise ValueError("not a checkpoint state")
-        except (OSError, ValueError) as e:
-            return self._move_aside("damaged", f"its {STATE_FILE} does not read ({io.first_line(e)})")
-        differences = fingerprint_differences(state.get("fingerprint"), self.fingerprint)
-        if differences:
-            return self._move_aside("stale", "it was written for another run: " + "; ".join(differences))
-        problem = self._files_problem(state)
-        if problem:
-            return self._move_aside("damaged", problem)
-        try:
-            self.backend.load_checkpoint(self.ckpt / state["last_dir"])
-        except Exception as e:
-            if self.backend.is_oom(e):
-                raise
-            self._move_aside("damaged", f"it does not load ({io.first_line(e)})")
-            self._fresh_backend()   # the failed load may have changed weights or optimiser state
+        """Continue from the checkpoint if it is this run's and intact; else move it aside (:mod:`.checkpoint`)."""
+        state, kind, why = self.ckpt.load(self.backend)
+        if state is None:
+            if kind is not None:
+                self.set_aside.append(self.ckpt.move_aside(kind, why))
+                if why.startswith(checkpoint.NOT_LOADED):
+                    self._fresh_backend()   # the failed load may have changed weights or optimiser state
+            self.ckpt.remove_unreferenced(self.state)   # pieces of a first epoch that never completed
             return
         self.state = state
-        self._remove_unreferenced()
+        self.ckpt.remove_unreferenced(self.state)
         self.state["resumed_at"].append(self.state["epoch"] + 1)
-        log.info("resuming from checkpoint %s: continuing at epoch %d", self.ckpt, self.state["epoch"] + 1)
-
-    def _files_problem(self, state: dict) -> str | None:
-        """Why the files the state names are not as it recorded them (None: they are)."""
-        for rel, size in (state.get("files") or {}).items():
-            f = self.ckpt / rel
-            if not f.is_file():
-                return f"{rel} is missing"
-            if f.stat().st_size != size:
-                return f"{rel} is {f.stat().st_size} bytes, its state recorded {size} (cut short?)"
-        if not state.get("last_dir") or (state.get("best_epoch") is not None and not state.get("best_dir")):
-            return f"its {STATE_FILE} names no weights"
-        return None
-
-    def _move_aside(self, kind: str, why: str) -> None:
-        """Move the checkpoint's files to ``checkpoint.<kind>-<time>/`` beside it; training starts afresh."""
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        dest = self.ckpt.with_name(f"{self.ckpt.name}.{kind}-{stamp}")
-        n = 1
-        while dest.exists():
-            n += 1
-            dest = self.ckpt.with_name(f"{self.ckpt.name}.{kind}-{stamp}-{n}")
-        dest.mkdir(parents=True)
-        for p in list(self.ckpt.iterdir()):
-            if p.name not in (locks.CKPT_LOCK, locks.CKPT_OWNER):
-                p.rename(dest / p.name)
-        log.warning("checkpoint %s not resumed: %s. Moved aside to %s (kept; delete it when no longer needed). "
-                    "Training starts at epoch 1.", self.ckpt, why, dest)
-        self.set_aside.append({"path": str(dest), "reason": why})
-        self.state = self._fresh_state()
+        log.info("resuming from checkpoint %s: continuing at epoch %d", self.ckpt.folder, self.state["epoch"] + 1)
 
     def _fresh_backend(self) -> None:
         self.backend = None
@@ -215,54 +91,39 @@ class TrainingRun:
         self.backend = make_backend(self.s, split_fold(self.data, self.s.fold, self.s.samples_limit))
         self.meter = EnergyMeter(self.backend.gpu_index)
 
-    def _remove_unreferenced(self) -> None:
-        """Delete what the state does not name: older epochs, pieces of an epoch whose checkpoint failed."""
-        if not self.ckpt.is_dir():
-            return
-        keep = {STATE_FILE, locks.CKPT_LOCK, locks.CKPT_OWNER, self.state.get("last_dir"), self.state.get("best_dir")}
-        for p in self.ckpt.iterdir():
-            if p.name not in keep:
-                shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
-
     def done(self) -> bool:
         return self.state["epoch"] >= self.max_epochs or self.state["wait"] >= self.s.patience
 
     def run_epoch(self) -> dict:
-        """Train one epoch and validate; the history entry (loss None: diverged)."""
+        """Train one epoch and validate; the history entry (loss None: diverged). Each pass is timed and
+        metered on its own: ``seconds``, ``joules`` (GPU) and ``cpu_joules`` (CPU) of the training pass,
+        ``val_seconds``, ``val_joules`` and ``val_cpu_joules`` of the validation (:mod:`mpbench.energy.target`)."""
         epoch = self.state["epoch"] + 1
         first_in_process = self._epochs_this_process == 0
         self._epochs_this_process += 1
-        t = timed_call(self.backend.train_epoch, self.backend.sync, self.meter)
+        t = timed_call(self.backend.train_epoch, self.backend.sync, self.meter, cpu_meter=self.cpu_meter)
         entry = {"epoch": epoch, "loss": None, "val_iou": None, "seconds": t.seconds, "joules": t.joules,
-                 "first_in_process": first_in_process}
+                 "cpu_joules": t.cpu_joules, "first_in_process": first_in_process}
         # The epoch's mean loss can still be finite when the last updates already overflowed.
         if not math.isfinite(t.value) or not self.backend.weights_finite():
             log.warning("epoch %d: %s — run diverged, stopping", epoch,
                         f"loss is {t.value}" if not math.isfinite(t.value) else "weights are not finite")
             return entry
-        v0 = time.perf_counter()
-        entry.update(loss=t.value, val_iou=self.backend.evaluate(), val_seconds=time.perf_counter() - v0)
+        v = timed_call(self.backend.evaluate, self.backend.sync, self.meter, cpu_meter=self.cpu_meter)
+        entry.update(loss=t.value, val_iou=v.value, val_seconds=v.seconds, val_joules=v.joules,
+                     val_cpu_joules=v.cpu_joules)
         return entry
 
     def update_best(self, entry: dict) -> None:
         if entry["val_iou"] > self.state["best_iou"]:
             scores = getattr(self.backend, "scores", None)   # per-image IoUs of this evaluation
             self.state.update(best_iou=entry["val_iou"], best_epoch=entry["epoch"], wait=0,
-                              best_dir=_epoch_dir(entry["epoch"]),
+                              best_dir=checkpoint.epoch_dir(entry["epoch"]),
                               best_pooled_iou=scores["pooled"] if scores else None,
                               best_per_image=[float(v) for v in scores["per_image"]] if scores else None)
-            self.backend.save_best(self.ckpt / self.state["best_dir"])
+            self.backend.save_best(self.ckpt.folder / self.state["best_dir"])
         else:
             self.state["wait"] += 1
-
-    def checkpoint(self) -> None:
-        """The epoch's weights and optimiser in ``epochNNNN/``, then the state naming them (written last)."""
-        self.state["last_dir"] = _epoch_dir(self.state["epoch"])
-        self.backend.save_checkpoint(self.ckpt / self.state["last_dir"])
-        self.state["files"] = {f"{d}/{f.name}": f.stat().st_size
-                               for d in sorted({self.state["last_dir"], self.state["best_dir"]} - {None})
-                               for f in sorted((self.ckpt / d).iterdir()) if f.is_file()}
-        io.write_json(self.ckpt / STATE_FILE, self.state)
 
     def save_epoch(self, entry: dict) -> None:
         """Record a finished epoch: history, best weights, checkpoint — all or nothing (on an error the
@@ -272,12 +133,12 @@ class TrainingRun:
             self.state["history"].append(entry)
             self.update_best(entry)
             self.state["epoch"] = entry["epoch"]
-            self.checkpoint()
+            self.ckpt.save(self.state, self.backend)
         except BaseException:
             self.state = before
-            shutil.rmtree(self.ckpt / _epoch_dir(entry["epoch"]), ignore_errors=True)
+            self.ckpt.remove_epoch(entry["epoch"])
             raise
-        self._remove_unreferenced()
+        self.ckpt.remove_unreferenced(self.state)
 
     def log_epoch(self, entry: dict) -> None:
         recent = [h["seconds"] + h.get("val_seconds", 0) for h in self.state["history"][-5:]]
@@ -306,7 +167,7 @@ class TrainingRun:
 
     def save_model(self, model_path) -> None:
         if self.state["best_epoch"] is not None:
-            self.backend.restore_best(self.ckpt / self.state["best_dir"])
+            self.backend.restore_best(self.ckpt.folder / self.state["best_dir"])
         self.backend.save_model(model_path)
 
     def timed_epochs(self) -> tuple[list[dict], str | None]:
@@ -317,11 +178,18 @@ class TrainingRun:
 
     def result(self, model_path, extra: dict | None = None) -> record.Record:
         timed, excluded = self.timed_epochs()
-        joules = [h.get("joules") for h in timed]
-        energy_ok = bool(timed) and all(j is not None for j in joules)
+
+        def per_sample(key: str) -> float | None:
+            """Joules per training sample of the timed epochs' training passes (None: an epoch unmetered)."""
+            joules = [h.get(key) for h in timed]
+            return sum(joules) / (len(timed) * self.n_train) if timed and None not in joules else None
+
+        cpu_meter = self.cpu_meter.describe()
+        self.cpu_meter.close()
         st = self.state
         details = {
             "n_train": self.n_train, "n_val": self.n_val,
+            "gpu_state": {"start": self.gpu_state_start, "end": gpu_state(self.backend.gpu_index)},
             "stopped_early": self.status == Status.OK and st["wait"] >= self.s.patience,
             "resumed_at_epochs": st["resumed_at"], "history": st["history"],
             **({"checkpoints_set_aside": self.set_aside} if self.set_aside else {}),
@@ -336,8 +204,9 @@ class TrainingRun:
             per_image_iou=record.per_image(self.val_index, st.get("best_per_image")),
             latency=record.latency([h["seconds"] / self.n_train for h in timed], unit="epoch", statistic="mean",
                                    timed_epochs=[h["epoch"] for h in timed], excluded=excluded),
-            joules_per_sample=sum(joules) / (len(timed) * self.n_train) if energy_ok else None,
-            energy_meter=self.meter.describe(), peak_memory_bytes=self.backend.peak_memory_bytes(),
+            joules_per_sample=per_sample("joules"), energy_meter=self.meter.describe(),
+            cpu_joules_per_sample=per_sample("cpu_joules"), cpu_energy_meter=cpu_meter,
+            peak_memory_bytes=self.backend.peak_memory_bytes(),
             iou=st["best_iou"] if st["best_epoch"] is not None else None, details=details,
             note=self.epoch_cap["note"] if self.epoch_cap else None)
 
@@ -374,7 +243,7 @@ def train(settings: RunSettings, h5_path, result_path, model_path, checkpoint_di
         run.save_model(model_path)
         rec = run.result(model_path, extra)
         record.write(result_path, [rec])
-        shutil.rmtree(run.ckpt, ignore_errors=True)
+        run.ckpt.remove()
     per_sample = rec.latency["per_sample_s"]["mean"] if rec.latency else None
     log.info("done: status %s, %d epochs, best val IoU %s, %s s/sample", rec.status, rec.epochs, rec.iou, per_sample)
     return rec
