@@ -76,3 +76,13 @@ def test_a_new_stage_is_one_entry(monkeypatch):
     assert stages.rule_order("tensorrt") == len(stages.STAGES) - 1
     assert "tensorrt" in checks.job_label("tensorrt", jobs[0][1])
     assert dataclasses.replace(extra, where="local").runs(cfg)
+
+
+def test_readme_names_every_module_of_the_library():
+    text = (REPO / "README.md").read_text()
+    table = text[text.index("The library, one job per module"):text.index("The stages (`mpbench.stages.STAGES`")]
+    src = REPO / "src" / "mpbench"
+    modules = [p.relative_to(src).as_posix() for p in sorted(src.rglob("*.py"))
+               if p.name not in ("__init__.py", "__main__.py")]
+    missing = [m for m in modules if f"`{m}`" not in table]
+    assert not missing, f"README's module table does not name {missing}"

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 
 KEEP_ATTEMPTS = 10
-_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def attempts_dir(logfile: str | Path) -> Path:
@@ -57,7 +57,7 @@ def setup(logfile: str | Path | None = None, level: int = logging.INFO, keep: in
             print(f"mpbench: cannot keep a copy of this attempt's log under {attempts_dir(logfile)}: {e}",
                   file=sys.stderr)
             attempt = None
-    logging.basicConfig(level=level, handlers=handlers, force=True, format=_FORMAT)
+    logging.basicConfig(level=level, handlers=handlers, force=True, format=FORMAT)
     logger = logging.getLogger("mpbench")
     if attempt is not None:
         job = os.environ.get("SLURM_JOB_ID")

@@ -1,11 +1,11 @@
 from mpbench import record
 from mpbench.logs import setup
-from mpbench.quantization.pipeline import quantize
+from mpbench.quantization.pipeline import quantize_in_child
 from mpbench.settings import RunSettings
 
 setup(snakemake.log[0])
 p = snakemake.params
-quantize(RunSettings(**p.settings), model_path=snakemake.input.model, h5_path=snakemake.input.h5,
-         variants=p.variants, result_path=snakemake.output.result, representative_samples=p.representative_samples,
-         eval_images=p.eval_images, timing_warmup=p.warmup, timing_repeats=p.repeats,
-         train_record=record.read_one(snakemake.input.train))
+quantize_in_child(RunSettings(**p.settings), model_path=snakemake.input.model, h5_path=snakemake.input.h5,
+                  variants=p.variants, result_path=snakemake.output.result,
+                  representative_samples=p.representative_samples, eval_images=p.eval_images,
+                  timing_warmup=p.warmup, timing_repeats=p.repeats, train_record=record.read_one(snakemake.input.train))

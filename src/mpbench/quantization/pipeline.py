@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import io, provenance, record
+from .. import io, isolation, provenance, record
 from ..data.dataset import load_h5, normalise, split_fold
 from ..frameworks.keras_runtime import cpu_only, load_keras_model
 from ..metrics import image_counts, iou_scores
@@ -147,3 +147,23 @@ def quantize(settings, *, model_path, h5_path, variants, result_path, representa
             reference_iou=export.reference_iou, details=details))
     record.write(result_path, records)
     return records
+
+
+def quantize_in_child(settings, *, variants, result_path, **kwargs) -> list[record.Record]:
+    """:func:`quantize` in a child process (:mod:`mpbench.isolation`). When that process dies of a signal (the
+    converter or interpreter crashing on the model), every variant is recorded ``failed`` naming it, no model
+    file is left, and the grid goes on."""
+    try:
+        isolation.run(quantize, settings=settings, variants=variants, result_path=result_path, **kwargs)
+    except isolation.NativeCrash as e:
+        log.error("quantizing %s: %s; every variant recorded failed", kwargs.get("model_path"), e)
+        prov = provenance.collect(settings.framework, edge=True)
+        for variant in variants:
+            variant_path(result_path, variant).unlink(missing_ok=True)
+        records = [record.Record("tflite_cpu", settings.to_dict(), Status.FAILED, error=f"NativeCrash: {e}",
+                                 provenance=prov, run_device="cpu", variant=variant, batch_size=1,
+                                 details={"source_model": str(kwargs.get("model_path")), "failed_at": "crash"})
+                   for variant in variants]
+        record.write(result_path, records)
+        return records
+    return record.read(result_path)
