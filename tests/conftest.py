@@ -95,6 +95,30 @@ def small_config(tmp_path: Path, name: str, **extra) -> Path:
     return path
 
 
+class CountingMeter:
+    """An energy meter (GPU or CPU) whose counter rises by ``step`` joules at every read: a pass read
+    before and after measures exactly ``step`` J."""
+
+    def __init__(self, step: float, *_, **__):
+        self.step, self.total, self.closed = step, 0.0, False
+
+    def read_joules(self) -> float:
+        self.total += self.step
+        return self.total
+
+    def describe(self) -> dict:
+        return {"available": True, "reason": None, "source": f"counting {self.step} J per read"}
+
+    def close(self):
+        self.closed = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def trained_as(status: str = "ok", best_epoch: int | None = 8):
     """A training record with only a status and a best epoch: what the stages derived from a trained model
     read of it (record.Status.derived_from)."""

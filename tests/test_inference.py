@@ -5,6 +5,8 @@ import pytest
 from mpbench import record
 from mpbench.inference.bench import benchmark, tile_batch, time_batch_sizes
 
+from conftest import CountingMeter
+
 
 class CountingRunner:
     """Records what the benchmark does; 'runs out of memory' above ``max_batch``."""
@@ -45,6 +47,29 @@ def test_warmup_runs_are_not_timed_and_each_timed_run_is_synchronised():
         assert lat["throughput"] == pytest.approx(1.0 / lat["per_sample_s"]["mean"])
         assert len(lat["samples_s"]) == 5 and lat["unit"] == "repeat"
         assert row["joules_per_sample"] is None
+
+
+def test_gpu_and_cpu_joules_per_image_over_the_timed_passes():
+    """Each meter is read once before and once after the timed passes: 3 J (GPU) and 6 J (CPU) over 5 × 4 images."""
+    rows = time_batch_sizes(CountingRunner(), np.zeros((4, 8, 8), np.uint8), [4], warmup=2, repeats=5,
+                            meter=CountingMeter(3.0), cpu_meter=CountingMeter(6.0))
+    assert rows[0]["joules_per_sample"] == pytest.approx(3.0 / 20)
+    assert rows[0]["cpu_joules_per_sample"] == pytest.approx(6.0 / 20)
+
+
+def test_benchmark_records_both_meters_and_the_gpu_state(h5_path, tmp_path, monkeypatch):
+    from mpbench.inference import bench, runners
+    from mpbench.settings import RunSettings
+    cpu = CountingMeter(4.0)
+    monkeypatch.setattr(runners, "make_runner", lambda settings, model_path: CountingRunner())
+    monkeypatch.setattr(bench, "PowercapMeter", lambda: cpu)
+    s = RunSettings(framework="pytorch", device="cpu", device_type="cpu", precision="fp32", filters=8, fold=0,
+                    batch_size=16)
+    (r,) = benchmark(s, tmp_path / "model.pt", h5_path, tmp_path / "r.json", [2], warmup=1, repeats=4)
+    assert r.cpu_joules_per_sample == pytest.approx(4.0 / 8) and r.joules_per_sample is None
+    assert r.cpu_energy_meter["available"] and cpu.closed and r.energy_meter["reason"]
+    assert r.details["gpu_state"]["start"]["reason"] == "no GPU: NVML not applicable"
+    assert record.read(tmp_path / "r.json") == [r]
 
 
 def test_oom_batch_recorded_and_the_grid_goes_on():

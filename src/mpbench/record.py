@@ -7,7 +7,8 @@ Edge TPU compilation. It is a :class:`Record`: every stage fills the same fields
 ``stage`` (one of :data:`mpbench.stages.RECORD_STAGES`), ``status`` (a :class:`Status`), ``error`` (what
 went wrong), ``note`` (what the number is and is not, e.g. a stand-in), ``settings`` (the grid cell),
 ``run_device`` (where it was measured), ``variant``, ``batch_size``, ``model_path`` (the model measured),
-``latency`` (see :func:`latency`), ``joules_per_sample`` and ``energy_meter``, ``peak_memory_bytes``,
+``latency`` (see :func:`latency`), ``joules_per_sample`` and ``energy_meter`` (GPU, NVML),
+``cpu_joules_per_sample`` and ``cpu_energy_meter`` (CPU packages and DRAM, powercap), ``peak_memory_bytes``,
 ``iou`` and ``reference_iou`` (the float model's, for derived models), the fields other modules read
 (``epochs``, ``best_epoch``, ``epoch_cap``, ``iou_pooled``, ``per_image_iou``, ``fully_mapped``,
 ``compiled_model``), ``details`` (what only its own stage reads: training history, op lists, compiler
@@ -100,8 +101,10 @@ class Record:
     batch_size: int | None = None
     model_path: str | None = None
     latency: dict | None = None
-    joules_per_sample: float | None = None
-    energy_meter: dict | None = None
+    joules_per_sample: float | None = None    # GPU joules (NVML) per sample over the timed epochs or repeats
+    energy_meter: dict | None = None          # the GPU meter: EnergyMeter.describe() (available, reason)
+    cpu_joules_per_sample: float | None = None   # CPU package + DRAM joules (powercap) per sample, same samples
+    cpu_energy_meter: dict | None = None      # the CPU meter: PowercapMeter.describe() (reason, zones, CPU share)
     peak_memory_bytes: int | None = None
     iou: float | None = None
     reference_iou: float | None = None
@@ -222,8 +225,8 @@ def impossible(rec: Record) -> str | None:
     Checked: ``iou`` and ``reference_iou`` (a number within [0, 1] or null), the latency block (every
     per-sample time and summary statistic finite and within :data:`SECONDS_PER_SAMPLE`, std and IQR
     finite and not negative, ``throughput`` equal to 1 / the time its ``statistic`` names),
-    ``joules_per_sample`` and ``peak_memory_bytes`` (finite, not negative, or null), the per-image IoUs
-    (NaN marks an image not scored; any other value within [0, 1]).
+    ``joules_per_sample``, ``cpu_joules_per_sample`` and ``peak_memory_bytes`` (finite, not negative, or
+    null), the per-image IoUs (NaN marks an image not scored; any other value within [0, 1]).
     """
     import math
 
@@ -234,7 +237,7 @@ def impossible(rec: Record) -> str | None:
         v = getattr(rec, key)
         if v is not None and not (finite(v) and 0.0 <= v <= 1.0):
             return f"{key} = {v!r} (an IoU is a number within [0, 1])"
-    for key in ("joules_per_sample", "peak_memory_bytes"):
+    for key in ("joules_per_sample", "cpu_joules_per_sample", "peak_memory_bytes"):
         v = getattr(rec, key)
         if v is not None and not (finite(v) and v >= 0):
             return f"{key} = {v!r} (must be a finite number, not negative)"
