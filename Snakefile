@@ -79,7 +79,7 @@ if workflow.is_main_process and checks.requested_executor() == ("slurm", True):
 
 # Only a real run takes the lock on the results folder: Snakemake runs no hooks for dry-runs,
 # --report, --lint, or inside SLURM job steps (--no-hooks). See src/mpbench/locks.py.
-# It also logs once what this machine can measure (mpbench.doctor, quick: no framework imported).
+# It also logs once what this machine can measure (mpbench.preflight.report, quick: no framework imported).
 onstart:
     _EXECUTOR = workflow.executor_plugin.name if workflow.executor_plugin is not None else "local"
     if _EXECUTOR == "slurm":
@@ -87,7 +87,7 @@ onstart:
         if _message:
             raise WorkflowError(_message)
     checks.check_writable(planned_files(workflow.dag), RESULTS)
-    logger.info(doctor.startup_report(config, _EXECUTOR, workflow.configfiles))
+    logger.info(startup_report(config, _EXECUTOR, workflow.configfiles))
     for _line in RESULTS_LOCK.acquire():
         logger.warning(_line)
 

@@ -12,7 +12,7 @@ trains fold 0 of each framework × precision for ``--epochs`` epochs with the de
 batch 8, 2 threads) through :func:`mpbench.training.loop.train`. Prints a Markdown table: seconds per
 training epoch (median of the epochs after the first, which builds graphs), seconds of validation per
 epoch, the time of the first epoch, and the bf16/fp16 support the record's provenance derives from the
-CPU flags (capped by ``ONEDNN_MAX_CPU_ISA`` / ``ATEN_CPU_CAPABILITY`` where set; see :mod:`mpbench.support`).
+CPU flags (capped by ``ONEDNN_MAX_CPU_ISA`` / ``ATEN_CPU_CAPABILITY`` where set; see :mod:`mpbench.preflight.support`).
 The caps make oneDNN, PyTorch's ATen and TensorFlow use only AVX kernels (without
 ``TF_ENABLE_ONEDNN_OPTS=0`` TensorFlow's bf16 convolutions fail under the oneDNN cap: it picks oneDNN's
 bf16 kernels from the CPU's own flags): an approximation of an AVX-only CPU (same
@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from mpbench import support
 from mpbench.data.preprocess import preprocess_bagls
 from mpbench.data.synthetic import write_synthetic_bagls
+from mpbench.preflight import support
 from mpbench.settings import RunSettings
 from mpbench.training import loop
 

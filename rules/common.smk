@@ -11,7 +11,9 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("P
 
 from snakemake.logging import logger
 
-from mpbench import checks, doctor, grid, locks, stages
+from mpbench import grid, stages
+from mpbench.preflight import checks, locks
+from mpbench.preflight.report import startup_report
 from mpbench.data import freshness
 from mpbench.data.synthetic import marker_name
 from mpbench.figures import FIGURE_NAMES
@@ -181,7 +183,7 @@ def all_outputs():
     return [H5, *result_files(), *tables, *figure_files()]
 
 
-# What each job asks SLURM for, checked before anything is submitted (mpbench.checks.slurm_problems).
+# What each job asks SLURM for, checked before anything is submitted (mpbench.preflight.checks.slurm_problems).
 def grid_slurm_jobs():
     """The grid's submitted jobs not done yet (mpbench.stages), with the SLURM keys their device gives
     them (``gpu`` left out: the SLURM profile sets it to 0 and requests GPUs through gres)."""

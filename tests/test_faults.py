@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mpbench import checks, io, locks, logs, record
+from mpbench import io, logs, record
+from mpbench.preflight import checks, locks
 from mpbench.settings import RunSettings
 
 REPO = Path(__file__).resolve().parents[1]

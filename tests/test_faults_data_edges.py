@@ -17,12 +17,12 @@ from PIL import Image
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from mpbench import checks
 from mpbench.data import bagls
 from mpbench.data.bagls import BadSampleError, list_frames
 from mpbench.data.dataset import load_h5
 from mpbench.data.preprocess import preprocess_bagls
 from mpbench.data.synthetic import write_synthetic_bagls
+from mpbench.preflight import checks
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = str(REPO / "config" / "schema.yaml")

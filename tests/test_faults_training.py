@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
-from mpbench import io, locks, record
+from mpbench import io, record
 from mpbench.data.preprocess import preprocess_bagls
 from mpbench.data.synthetic import write_synthetic_bagls
+from mpbench.preflight import locks
 from mpbench.settings import RunSettings
 from mpbench.training import checkpoint, loop
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mpbench import locks
+from mpbench.preflight import locks
 
 from conftest import REPO, h5_of, run_snakemake, small_config
 

@@ -3,8 +3,9 @@ speedups.csv ``precision_support`` → the figures of speed (note over the bar, 
 import pandas as pd
 import pytest
 
-from mpbench import provenance, record, support
+from mpbench import provenance, record
 from mpbench.figures import paper_figures as pf
+from mpbench.preflight import support
 from mpbench.results.tables import write_tables
 
 # /proc/cpuinfo flags (the relevant part) of the two kinds of machine this project runs on
@@ -228,19 +229,21 @@ def test_fig3_marks_a_run_cut_short(tmp_path):
 
 
 def test_the_doctor_judges_a_capped_cpu_as_capped_and_names_the_epoch_limit(monkeypatch):
-    from mpbench import doctor
+    from mpbench.preflight import doctor, report
+    from mpbench.preflight import facts as machine_facts
+    from mpbench.preflight import findings as cells
     caps = {"ONEDNN_MAX_CPU_ISA": "AVX", "ATEN_CPU_CAPABILITY": "default", "TF_ENABLE_ONEDNN_OPTS": "0"}
     for name in support.ISA_ENV:
         monkeypatch.delenv(name, raising=False)
     for name, value in caps.items():
         monkeypatch.setenv(name, value)
     config, _ = doctor.load_config([doctor.REPO / "config" / "demo.yaml"])
-    facts = doctor.collect(config, quick=True)
+    facts = machine_facts.collect(config, quick=True)
     assert facts["cpu"]["isa_limits"] == caps
     assert facts["cpu_support"]["bf16"][0] == "emulated"
-    text = doctor.render(facts, config, "demo")
+    text = report.render(facts, config, "demo")
     assert "capped    ONEDNN_MAX_CPU_ISA=AVX, ATEN_CPU_CAPABILITY=default, TF_ENABLE_ONEDNN_OPTS=0" in text
     assert "warning   " not in text                     # all three caps: TensorFlow's bf16 runs (emulated)
-    found = {f["what"]: f for f in doctor.findings(config, facts)}
+    found = {f["what"]: f for f in cells.findings(config, facts)}
     f = found["cpu: PyTorch mixed_bf16 cells"]
     assert f["status"] == "emulated" and "train.emulated_max_epochs" in f["fix"] and "label them emulated" in f["why"]

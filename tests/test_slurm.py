@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 import yaml
 
-from mpbench import checks, grid, record, stages
+from mpbench import grid, record, stages
+from mpbench.preflight import checks
 
 from conftest import run_snakemake, small_config
 

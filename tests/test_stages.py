@@ -5,7 +5,8 @@ from pathlib import Path
 
 import yaml
 
-from mpbench import checks, record, stages
+from mpbench import record, stages
+from mpbench.preflight import checks
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -1,5 +1,5 @@
-"""``python -m mpbench doctor``: what this machine can measure (:mod:`mpbench.doctor`); ``python -m mpbench merge``:
-result folders from several places combined (:mod:`mpbench.merge`)."""
+"""``python -m mpbench doctor``: what this machine can measure (:mod:`mpbench.preflight.doctor`);
+``python -m mpbench merge``: result folders from several places combined (:mod:`mpbench.merge`)."""
 import sys
 
 COMMANDS = {"doctor": "what this machine can measure for the chosen config: CPU features, GPUs per framework, "
@@ -17,7 +17,7 @@ def main(argv=None) -> int:
     if argv[0] == "merge":
         from . import merge
         return merge.main(argv[1:])
-    from . import doctor
+    from .preflight import doctor
     return doctor.main(argv[1:])
 
 

@@ -43,8 +43,8 @@ def cpu_name() -> str:
 
 def cpu_facts(framework: str | None = None) -> dict:
     """The CPU's flags that decide low-precision speed (as ``framework`` may use them: ISA caps such as
-    ``ONEDNN_MAX_CPU_ISA`` applied) and the bf16/fp16 support they give (:mod:`mpbench.support`)."""
-    from . import support
+    ``ONEDNN_MAX_CPU_ISA`` applied) and the bf16/fp16 support they give (:mod:`mpbench.preflight.support`)."""
+    from .preflight import support
     flags = support.cpu_flags(framework)
     facts = {"cpu_flags": flags, "cpu_precision_support": support.cpu_support(flags)}
     limits = support.isa_limits()

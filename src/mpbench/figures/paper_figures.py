@@ -9,7 +9,7 @@ Times are plotted in milliseconds per sample (image). Speed-ups carry the 95 % C
 ``speedups.csv`` as whiskers (gid ``ci:<cell>``; the std over folds where a table has no CI), and
 Fig. 3 the equivalence band, the baseline's mean IoU ± ``stats.iou_margin`` (gid ``band:<cell>``).
 A precision that ran emulated (or converted to fp32) on the hardware that measured it
-(``precision_support``, :mod:`mpbench.support`) is drawn like any other — its slowdown is the
+(``precision_support``, :mod:`mpbench.preflight.support`) is drawn like any other — its slowdown is the
 result — but labelled so in the figures of speed (2, 4, 5, 6): a note over its bar (gid
 ``support:<cell>``) or a suffix on its line's legend entry, and a sentence under the title. Fig. 3
 marks a cell trained fewer epochs because its precision was emulated (``epoch_cap``; gid ``cap:<cell>``).
@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import support
+from ..preflight import support
 from . import reference
 from .style import (
     FRAMEWORK_LABEL,

@@ -53,7 +53,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .. import stats, support
+from .. import stats
+from ..preflight import support
 
 DEFAULT_MAX_CV = 0.10
 # What makes two runs one experiment, whatever they are compared for: the same mpbench and the same data.

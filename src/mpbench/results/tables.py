@@ -15,7 +15,7 @@ The ``reference`` column of ``speedups.csv`` names the denominator of each speed
 ran ``native`` on the hardware that measured it, ``converted`` (bf16 through fp32 on AVX-512 without
 AVX512_BF16) or ``emulated`` (slow fallback kernels: e.g. bf16 on a CPU without AVX-512), from the
 CPU flags or GPU compute capability in the record's provenance (``unknown`` for older records); see
-:mod:`mpbench.support`. An emulated precision's numbers are real but measure the emulation.
+:mod:`mpbench.preflight.support`. An emulated precision's numbers are real but measure the emulation.
 ``epoch_cap``: the epoch limit ``train.emulated_max_epochs`` put on an emulated training cell (empty:
 none); such a run's IoU is from fewer epochs (``note`` says so).
 
@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .. import io, record, stages, support
+from .. import io, record, stages
+from ..preflight import support
 from . import speedups as pairing
 
 COLUMNS = ["phase", "framework", "device", "run_device", "precision", "precision_support", "variant", "filters",

@@ -9,7 +9,7 @@ carries a fingerprint of the run (:func:`fingerprint`): the settings (all but th
 content (frames, masks, folds, sources, attributes), the mpbench version and the checkpoint format. A
 checkpoint whose fingerprint differs, which is damaged or does not load is never resumed: it is moved
 aside to ``checkpoint.<stale|damaged>-<time>/`` (kept, not deleted), the log says why, and training
-starts at epoch 1. A checkpoint another live process holds is left alone (see :mod:`mpbench.locks`).
+starts at epoch 1. A checkpoint another live process holds is left alone (see :mod:`mpbench.preflight.locks`).
 
 A checkpoint is data, never code: nothing in it is unpickled (PyTorch files load with
 ``weights_only``, the Keras RNG state is JSON), so one planted in or copied with a results folder
@@ -26,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__, io, locks
+from .. import __version__, io
 from ..data.integrity import content_digest
+from ..preflight import locks
 
 log = logging.getLogger(__name__)
 STATE_FILE = "loop_state.json"

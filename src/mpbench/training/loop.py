@@ -21,9 +21,10 @@ import gc
 import logging
 import math
 
-from .. import locks, provenance, record, support
+from .. import provenance, record
 from ..data.dataset import load_h5, split_fold
 from ..energy import EnergyMeter, PowercapMeter, gpu_state
+from ..preflight import locks, support
 from ..record import Status
 from ..settings import RunSettings
 from ..timing import timed_call
@@ -233,8 +234,8 @@ def train(settings: RunSettings, h5_path, result_path, model_path, checkpoint_di
           extra: dict | None = None) -> record.Record:
     """Train one fold; writes ``result_path`` (one record) and ``model_path`` unless it raises.
 
-    The checkpoint folder is held for the whole run (:func:`mpbench.locks.claim_checkpoint`): a job
-    that finds another live process holding it raises :class:`~mpbench.locks.LockedError`.
+    The checkpoint folder is held for the whole run (:func:`mpbench.preflight.locks.claim_checkpoint`): a job
+    that finds another live process holding it raises :class:`~mpbench.preflight.locks.LockedError`.
     """
     with locks.claim_checkpoint(checkpoint_dir):
         run = TrainingRun(settings, h5_path, checkpoint_dir)

@@ -20,9 +20,9 @@ from collections.abc import Iterable
 from itertools import product
 from pathlib import Path
 
-from . import grid, stages
-from .frameworks.table import FRAMEWORKS
-from .precisions import NAMES as PRECISIONS
+from .. import grid, stages
+from ..frameworks.table import FRAMEWORKS
+from ..precisions import NAMES as PRECISIONS
 
 
 class ConfigError(ValueError):
@@ -63,7 +63,7 @@ def config_problems(config: dict) -> list[str]:
             problems.append(f"infer.folds: fold {fold} is not in train.folds ({list(train['folds'])}): no model is "
                             "trained for it; add it to train.folds or remove it from infer.folds")
     problems += non_finite_numbers(config)
-    from .data.preprocess import crop_size_problem
+    from ..data.preprocess import crop_size_problem
     crop = crop_size_problem(int((data.get("crop") or {}).get("size", 224)))
     if crop:
         problems.append(crop)
@@ -90,7 +90,7 @@ def batch_size_problems(config: dict) -> list[str]:
     Such a run trains one short batch per epoch while its record states the configured size. Folds
     by video are sized when the HDF5 is written; the training job checks them (``mpbench.training.loop``).
     """
-    from .data.preprocess import frame_fold_sizes
+    from ..data.preprocess import frame_fold_sizes
     train, data = config["train"], config["data"]
     if data.get("folds_by", "frame") != "frame" or "batch_size" not in train:
         return []

@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .precisions import PRECISIONS
+from ..precisions import PRECISIONS
 
 # The flags that decide low-precision speed (x86 and Arm), as /proc/cpuinfo spells them.
 RELEVANT_FLAGS = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16",
@@ -143,10 +143,15 @@ def cpu_level_from_flags(flags, fmt: str) -> tuple[str, str]:
 
 def cpu_support(flags) -> dict:
     """``{"bf16": level, "fp16": level}`` for a CPU with these flags (provenance ``cpu_precision_support``)."""
-    return {fmt: cpu_level_from_flags(flags, fmt)[0] for fmt in ("bf16", "fp16")}
+    return {fmt: cpu_level_from_flags(flags, fmt)[0] for fmt in LOW_FORMATS}
 
 
 _FORMATS = {"bfloat16": "bf16", "float16": "fp16"}
+LOW_FORMATS = tuple(_FORMATS.values())   # the low-precision formats whose support is judged
+# The first GPU generation (CUDA compute capability) with tensor cores for each format, and for TF32.
+GPU_NATIVE_CC = {"fp16": (7, 0), "bf16": (8, 0)}
+TF32_CC = (8, 0)
+APEX_PRECISIONS = [name for name, p in PRECISIONS.items() if p.apex_level]
 
 
 def low_format(precision: str, stage: str = "train") -> str | None:
@@ -158,6 +163,17 @@ def low_format(precision: str, stage: str = "train") -> str | None:
     if stage == "infer":
         spec = PRECISIONS.get(spec.inference, spec)
     return _FORMATS.get(spec.compute_dtype)
+
+
+def precisions_of(fmt: str, apex: bool = True) -> list[str]:
+    """The precisions that compute in ``fmt`` (``"bf16"``/``"fp16"``), in the precision table's order;
+    ``apex=False`` leaves out the Apex ones (CUDA only)."""
+    return [name for name in PRECISIONS if low_format(name) == fmt and (apex or name not in APEX_PRECISIONS)]
+
+
+def float32_precisions_using_tf32() -> list[str]:
+    """Precisions that compute in float32 with TF32 tensor cores where a GPU has them (``tf32``)."""
+    return [name for name, p in PRECISIONS.items() if p.tf32 and low_format(name) is None and not p.apex_level]
 
 
 def _cc(value) -> tuple[int, int] | None:
@@ -186,7 +202,7 @@ def of_record(rec) -> str | None:
         cc = _cc(prov.get("compute_capability"))
         if cc is None:
             return "unknown"
-        return "native" if cc >= ((8, 0) if fmt == "bf16" else (7, 0)) else "emulated"
+        return "native" if cc >= GPU_NATIVE_CC[fmt] else "emulated"
     levels = prov.get("cpu_precision_support")
     if isinstance(levels, dict) and levels.get(fmt) in SUPPORT_LEVELS:
         return levels[fmt]

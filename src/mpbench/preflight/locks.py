@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from . import io
+from .. import io
 
 log = logging.getLogger(__name__)
 RESULTS_LOCK = ".mpbench.lock"

@@ -1,0 +1,68 @@
+"""What this machine can measure, before a grid runs: ``python -m mpbench doctor`` (``make doctor``).
+
+It reports, without crashing when a framework, NVML, SLURM or the Edge TPU tools are absent:
+
+- the CPU: model, cores and the features that decide low-precision speed (AVX2, AVX-512,
+  AVX512_BF16, AVX512_FP16, AMX), and whether bf16/fp16 run natively on it;
+- per framework (PyTorch, TensorFlow), each imported only when installed, in its own time-boxed
+  subprocess: version, CUDA build, the GPUs it sees (name, memory, compute capability and so the
+  TF32/bf16/fp16 tensor cores) and a measured bf16/fp16 convolution on the CPU against fp32;
+- NVML (GPU energy), the SLURM client, ``edgetpu_compiler``, ``libedgetpu`` and a Coral device;
+- for the chosen config: which cells will be unavailable here and which will run emulated (slowly),
+  each with its fix.
+
+``quick=True`` (the workflow's start, which logs it once) imports no framework: what the frameworks
+would see is inferred from the installed packages and the CPU flags instead of measured.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .facts import PROBE_TIMEOUT_S, collect
+from .findings import findings
+from .report import render
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def load_config(configfiles=()) -> tuple[dict | None, str]:
+    """config/config.yaml with ``configfiles`` laid over it as Snakemake does (mappings merged, the rest
+    replaced); from the current folder, else the repository of this package. (None, reason) without one."""
+    import yaml
+
+    def merge(a, b):
+        return {**a, **{k: merge(a[k], v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
+                        for k, v in b.items()}}
+    base = Path("config/config.yaml")
+    if not base.is_file():
+        base = REPO / "config" / "config.yaml"
+    if not base.is_file():
+        return None, "no config/config.yaml here"
+    config = yaml.safe_load(base.read_text())
+    for f in configfiles:
+        config = merge(config, yaml.safe_load(Path(f).read_text()) or {})
+    return config, " + ".join([str(base), *map(str, configfiles)])
+
+
+def main(argv=None) -> int:
+    import argparse
+    p = argparse.ArgumentParser(prog="python -m mpbench doctor", description=__doc__.splitlines()[0])
+    p.add_argument("--configfile", nargs="*", default=[],
+                   help="overlays laid over config/config.yaml, as snakemake --configfile")
+    p.add_argument("--quick", action="store_true", help="import no framework (as at workflow start)")
+    p.add_argument("--slurm", action="store_true", help="the cells as `snakemake --profile slurm` runs them")
+    p.add_argument("--json", action="store_true", help="the facts as JSON")
+    p.add_argument("--timeout", type=float, default=PROBE_TIMEOUT_S, help="seconds per framework probe")
+    args = p.parse_args(argv)
+    configfiles = args.configfile
+    if args.slurm and not configfiles:
+        configfiles = ["config/cluster.yaml"] if Path("config/cluster.yaml").is_file() else []
+    config, name = load_config(configfiles)
+    facts = collect(config, quick=args.quick, timeout_s=args.timeout)
+    executor = "slurm" if args.slurm else "local"
+    if args.json:
+        out = {**facts, "findings": findings(config, facts, executor) if config else None}
+        print(json.dumps(out, indent=1, default=str))
+    else:
+        print(render(facts, config, name, executor))
