@@ -127,12 +127,10 @@ def trained_as(status: str = "ok", best_epoch: int | None = 8):
 
 
 def merged_config(*configfiles: Path) -> dict:
-    """config/config.yaml with ``configfiles`` laid over it in that order, merged as Snakemake merges them."""
-    from snakemake.utils import update_config
-    merged = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    for path in configfiles:
-        update_config(merged, yaml.safe_load(Path(path).read_text()))
-    return merged
+    """config/config.yaml with ``configfiles`` laid over it, validated with the schema's defaults: the config
+    the workflow's jobs get (mpbench.config.load)."""
+    from mpbench import config
+    return config.load(*configfiles, base=REPO / "config" / "config.yaml")
 
 
 def h5_of(*configfiles: Path) -> Path:

@@ -212,7 +212,7 @@ def test_runs_from_one_checkout_share_the_lock_and_other_hosts_are_named(tmp_pat
 
 def test_a_checkpoint_held_by_a_live_process_is_not_adopted(tmp_path):
     ckpt = tmp_path / "checkpoint"
-    code = (f"from mpbench import locks; import time\nwith locks.claim_checkpoint({str(ckpt)!r}):\n"
+    code = (f"from mpbench.preflight import locks; import time\nwith locks.claim_checkpoint({str(ckpt)!r}):\n"
             "    print('held', flush=True); time.sleep(120)")
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:

@@ -185,7 +185,7 @@ def test_a_checkpoint_another_live_job_writes_is_left_alone(two_h5, tmp_path, mo
     out, paths = cell(tmp_path)
     ckpt = paths["checkpoint_dir"]
     killed_in_epoch_3(monkeypatch, settings(), two_h5[0], paths)
-    code = (f"from mpbench import locks; import time\nwith locks.claim_checkpoint({str(ckpt)!r}):\n"
+    code = (f"from mpbench.preflight import locks; import time\nwith locks.claim_checkpoint({str(ckpt)!r}):\n"
             "    print('training', flush=True); time.sleep(120)")
     other = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:

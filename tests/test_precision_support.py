@@ -229,6 +229,7 @@ def test_fig3_marks_a_run_cut_short(tmp_path):
 
 
 def test_the_doctor_judges_a_capped_cpu_as_capped_and_names_the_epoch_limit(monkeypatch):
+    from mpbench import config as config_module
     from mpbench.preflight import doctor, report
     from mpbench.preflight import facts as machine_facts
     from mpbench.preflight import findings as cells
@@ -237,7 +238,7 @@ def test_the_doctor_judges_a_capped_cpu_as_capped_and_names_the_epoch_limit(monk
         monkeypatch.delenv(name, raising=False)
     for name, value in caps.items():
         monkeypatch.setenv(name, value)
-    config, _ = doctor.load_config([doctor.REPO / "config" / "demo.yaml"])
+    config, _ = doctor.load_config([config_module.REPO / "config" / "demo.yaml"])
     facts = machine_facts.collect(config, quick=True)
     assert facts["cpu"]["isa_limits"] == caps
     assert facts["cpu_support"]["bf16"][0] == "emulated"

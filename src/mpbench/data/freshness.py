@@ -32,18 +32,16 @@ SETTINGS_ATTR = "data_settings"
 FOLDER = "data"   # under results_dir: one sub-folder per settings key
 KEY_LENGTH = 12
 # The data keys whose values make the HDF5's content (data.normalisation does not: it is applied when
-# the frames are read). Defaults are the schema's, so a config that leaves a key out gets the same key.
-PREPROCESS_KEYS = {
-    "bagls_dir": None, "synthetic_frames": 0, "n_samples": None, "seed": 42, "n_folds": 4,
-    "crop": {"policy": "center", "size": 224}, "on_bad_sample": "error", "subset": None, "folds_by": "frame",
-}
+# the frames are read).
+PREPROCESS_KEYS = ("bagls_dir", "synthetic_frames", "n_samples", "seed", "n_folds", "crop", "on_bad_sample", "subset",
+                   "folds_by")
 
 
 def preprocess_settings(data_cfg: dict) -> dict:
-    """The ``data`` settings that decide the HDF5's content, as plain JSON values."""
-    out = {k: data_cfg.get(k, default) for k, default in PREPROCESS_KEYS.items()}
-    out["crop"] = {**PREPROCESS_KEYS["crop"], **(out["crop"] or {})}
-    return json.loads(json.dumps(out))
+    """The ``data`` settings that decide the HDF5's content, as plain JSON values. ``data_cfg``: the validated
+    config's ``data`` section (the schema's defaults filled in, as the workflow and :func:`mpbench.config.load`
+    give it)."""
+    return json.loads(json.dumps({k: data_cfg.get(k) for k in PREPROCESS_KEYS}))
 
 
 def settings_key(data_cfg: dict) -> str:

@@ -23,26 +23,17 @@ from .facts import PROBE_TIMEOUT_S, collect
 from .findings import findings
 from .report import render
 
-REPO = Path(__file__).resolve().parents[3]
-
 
 def load_config(configfiles=()) -> tuple[dict | None, str]:
-    """config/config.yaml with ``configfiles`` laid over it as Snakemake does (mappings merged, the rest
-    replaced); from the current folder, else the repository of this package. (None, reason) without one."""
-    import yaml
-
-    def merge(a, b):
-        return {**a, **{k: merge(a[k], v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
-                        for k, v in b.items()}}
-    base = Path("config/config.yaml")
-    if not base.is_file():
-        base = REPO / "config" / "config.yaml"
-    if not base.is_file():
-        return None, "no config/config.yaml here"
-    config = yaml.safe_load(base.read_text())
-    for f in configfiles:
-        config = merge(config, yaml.safe_load(Path(f).read_text()) or {})
-    return config, " + ".join([str(base), *map(str, configfiles)])
+    """config/config.yaml (of the current folder, else of this package's repository) with ``configfiles``
+    laid over it and validated, as the workflow reads it (:func:`mpbench.config.load`); ``(config, the files'
+    names)``, or ``(None, why)`` without a config or when it does not validate."""
+    from .. import config
+    try:
+        base = config.base_config()
+        return config.load(*configfiles, base=base), " + ".join([str(base), *map(str, configfiles)])
+    except (FileNotFoundError, config.ConfigError) as e:
+        return None, str(e)
 
 
 def main(argv=None) -> int:
