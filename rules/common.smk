@@ -11,7 +11,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("P
 
 from snakemake.logging import logger
 
-from mpbench import grid, stages
+from mpbench import grid, stage_params, stages
 from mpbench.preflight import checks, locks
 from mpbench.preflight.report import startup_report
 from mpbench.data import freshness

@@ -16,8 +16,7 @@ rule edgetpu_compile:
         **device_resources("cpu"),
     params:
         settings=lambda wc: cell_settings(wc.framework)(wc),
-        compiler=config["edgetpu"]["compiler"],
-        required=config["edgetpu"]["required"],
+        stage=stage_params.EdgeTPUCompileParams.from_config(config).to_dict(),
     script:
         "../workflow/scripts/edgetpu_compile.py"
 
@@ -39,9 +38,6 @@ rule edgetpu_infer:
         **device_resources("cpu", timed=True),
     params:
         settings=lambda wc: cell_settings(wc.framework)(wc),
-        eval_images=config["quantize"]["eval_images"],
-        warmup=config["infer"]["warmup"],
-        repeats=config["quantize"]["timing_repeats"],
-        required=config["edgetpu"]["required"],
+        stage=stage_params.EdgeTPUInferParams.from_config(config).to_dict(),
     script:
         "../workflow/scripts/edgetpu_infer.py"

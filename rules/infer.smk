@@ -20,9 +20,7 @@ for _fw in FRAMEWORKS.values():
             **device_resources(timed=True),
         params:
             settings=cell_settings(_fw.name),
-            batch_sizes=config["infer"]["batch_sizes"],
-            warmup=config["infer"]["warmup"],
-            repeats=config["infer"]["repeats"],
+            stage=stage_params.InferParams.from_config(config).to_dict(),
             stage_to_tmpdir=config["slurm"]["stage_to_tmpdir"],
         script:
             "../workflow/scripts/infer_bench.py"

@@ -21,11 +21,7 @@ rule quantize:
         **device_resources("cpu", timed=True),
     params:
         settings=lambda wc: cell_settings(wc.framework)(wc),
-        variants=config["quantize"]["variants"],
-        representative_samples=config["quantize"]["representative_samples"],
-        eval_images=config["quantize"]["eval_images"],
-        warmup=config["infer"]["warmup"],
-        repeats=config["quantize"]["timing_repeats"],
+        stage=stage_params.QuantizeParams.from_config(config).to_dict(),
     script:
         "../workflow/scripts/quantize.py"
 
@@ -48,10 +44,6 @@ rule qat:
     params:
         model=lambda wc, output: str(Path(output.result).with_name("model_qat_int8.tflite")),
         settings=cell_settings("tensorflow"),
-        epochs=config["quantize"]["qat_epochs"],
-        learning_rate=config["quantize"]["qat_learning_rate"],
-        eval_images=config["quantize"]["eval_images"],
-        warmup=config["infer"]["warmup"],
-        repeats=config["quantize"]["timing_repeats"],
+        stage=stage_params.QatParams.from_config(config).to_dict(),
     script:
         "../workflow/scripts/qat.py"

@@ -87,3 +87,24 @@ def test_readme_names_every_module_of_the_library():
                if p.name not in ("__init__.py", "__main__.py")]
     missing = [m for m in modules if f"`{m}`" not in table]
     assert not missing, f"README's module table does not name {missing}"
+
+
+def test_stage_params_are_the_keywords_of_each_stages_entry_function():
+    """Each stage's params come from one dataclass whose fields are its entry function's keywords (the
+    scripts call it with **params.stage); shared keys are taken in one place (infer.warmup)."""
+    import inspect
+
+    from mpbench import stage_params
+    from mpbench.edgetpu import stage as edgetpu_stage
+    from mpbench.inference import bench
+    from mpbench.quantization import pipeline, qat
+    cfg = demo_config()
+    for params, fn in ((stage_params.InferParams, bench.benchmark), (stage_params.QuantizeParams, pipeline.quantize),
+                       (stage_params.QatParams, qat.qat), (stage_params.EdgeTPUCompileParams,
+                                                            edgetpu_stage.compile_stage),
+                       (stage_params.EdgeTPUInferParams, edgetpu_stage.infer_stage)):
+        keywords = set(inspect.signature(fn).parameters)
+        fields = set(params.from_config(cfg).to_dict())
+        assert fields <= keywords, (params.__name__, fields - keywords)
+    q = stage_params.QuantizeParams.from_config(cfg)
+    assert q.timing_warmup == cfg["infer"]["warmup"] and q.timing_repeats == cfg["quantize"]["timing_repeats"]

@@ -6,4 +6,4 @@ from mpbench.settings import RunSettings
 setup(snakemake.log[0])
 p = snakemake.params
 benchmark(RunSettings(**p.settings), snakemake.input.model, stage_to_local(snakemake.input.h5, p.stage_to_tmpdir),
-          snakemake.output.result, p.batch_sizes, p.warmup, p.repeats)
+          snakemake.output.result, **p.stage)

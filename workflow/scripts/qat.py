@@ -10,5 +10,4 @@ from mpbench.settings import RunSettings  # noqa: E402
 setup(snakemake.log[0])
 p = snakemake.params
 qat(RunSettings(**p.settings), model_path=snakemake.input.model, h5_path=snakemake.input.h5, tflite_path=p.model,
-    result_path=snakemake.output.result, epochs=p.epochs, learning_rate=p.learning_rate, eval_images=p.eval_images,
-    timing_warmup=p.warmup, timing_repeats=p.repeats, train_record=record.read_one(snakemake.input.train))
+    result_path=snakemake.output.result, train_record=record.read_one(snakemake.input.train), **p.stage)

@@ -6,6 +6,4 @@ from mpbench.settings import RunSettings
 setup(snakemake.log[0])
 p = snakemake.params
 quantize_in_child(RunSettings(**p.settings), model_path=snakemake.input.model, h5_path=snakemake.input.h5,
-                  variants=p.variants, result_path=snakemake.output.result,
-                  representative_samples=p.representative_samples, eval_images=p.eval_images,
-                  timing_warmup=p.warmup, timing_repeats=p.repeats, train_record=record.read_one(snakemake.input.train))
+                  result_path=snakemake.output.result, train_record=record.read_one(snakemake.input.train), **p.stage)
