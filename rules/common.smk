@@ -177,7 +177,7 @@ def planned_files(dag):
 
 
 def all_outputs():
-    tables = [f"{RESULTS}/{name}" for name in ("summary.csv", "speedups.csv", "claims.csv")]
+    tables = [f"{RESULTS}/{name}" for name in ("summary.csv", "speedups.csv", "energy.csv", "claims.csv")]
     if DERIVE_ONLY:
         return [*tables, *figure_files()]
     return [H5, *result_files(), *tables, *figure_files()]

@@ -1,4 +1,4 @@
-# summary.csv / speedups.csv from every result, then one rule per figure (PNG + PDF, in the report).
+# summary.csv / speedups.csv / energy.csv from every result, then one rule per figure (PNG + PDF, in the report).
 
 
 rule summary:
@@ -7,12 +7,14 @@ rule summary:
     output:
         summary=f"{RESULTS}/summary.csv",
         speedups=f"{RESULTS}/speedups.csv",
+        energy=f"{RESULTS}/energy.csv",
     log:
         f"{RESULTS}/logs/summary.log",
     conda:
         "../envs/plots.yaml"
     params:
         stats=lambda wc: config["stats"],
+        energy=lambda wc: config["energy"],
     script:
         "../workflow/scripts/summary.py"
 
@@ -21,6 +23,7 @@ rule figure:
     input:
         summary=f"{RESULTS}/summary.csv",
         speedups=f"{RESULTS}/speedups.csv",
+        energy=f"{RESULTS}/energy.csv",
     output:
         png=report(
             f"{RESULTS}/figures/{{figure}}.png",

@@ -21,6 +21,6 @@ rule claims:
     conda:
         "../envs/plots.yaml"
     params:
-        config=lambda wc: {k: config[k] for k in ("train", "figures", "stats", "devices", "infer", "data")},
+        config=lambda wc: {k: config[k] for k in ("train", "figures", "stats", "devices", "infer", "data", "energy")},
     script:
         "../workflow/scripts/claims.py"

@@ -217,17 +217,6 @@ def test_fig7_shows_both_frameworks_int8_models(summary, speedups):
     assert "iou/pytorch/float" not in by_gid(pf.fig7(tf_only, speedup_table(tf_only), GRID))
 
 
-def test_energy_figure_bars_and_no_energy_note(summary, speedups):
-    art = by_gid(pf.fig_energy(summary, speedups, GRID))
-    tr = summary[(summary["phase"] == "train") & (summary["filters"] == 64) & (summary["device"] == "a100")
-                 & (summary["framework"] == "pytorch") & (summary["precision"] == "fp32")]
-    assert art["pytorch/a100/fp32/f64"].get_height() == pytest.approx(tr["joules_per_sample"].mean())
-    assert "missing:no NVML:tensorflow/cpu/fp32/f64" in art
-    cpu_only = summary[summary["device"] == "cpu"]
-    art = by_gid(pf.fig_energy(cpu_only, speedup_table(cpu_only), {**GRID, "devices": ["cpu"]}))
-    assert "no-energy" in art
-
-
 def test_every_workflow_figure_has_a_drawing_function():
     from mpbench.figures import FIGURE_NAMES
     assert set(FIGURE_NAMES) == set(pf.FIGURES)

@@ -15,7 +15,7 @@ from mpbench.record import Status
 from mpbench.settings import RunSettings
 from mpbench.training import loop
 
-from conftest import trained_as
+from conftest import CountingMeter, trained_as
 
 EXT = {"pytorch": "pt", "tensorflow": "keras"}
 
@@ -97,6 +97,37 @@ def test_mixed_bf16_trains_on_cpu(framework, train_h5, tmp_path, trained):
     else:
         result, _ = run(settings(framework, precision="mixed_bf16", max_epochs=2), train_h5, tmp_path)
     assert result.status == "ok" and all(math.isfinite(h["loss"]) for h in result.details["history"])
+
+
+@pytest.mark.slow
+def test_each_pass_is_metered_on_gpu_and_cpu_and_the_gpu_state_recorded(train_h5, tmp_path, monkeypatch):
+    """Counting meters (2 J per GPU pass, 5 J per CPU pass): the history holds each pass's joules, validation
+    too; joules_per_sample stays the GPU's training passes of the timed epochs, its CPU counterpart beside it."""
+    meters = {}
+    monkeypatch.setattr(loop, "EnergyMeter", lambda gpu_index: meters.setdefault("gpu", CountingMeter(2.0)))
+    monkeypatch.setattr(loop, "PowercapMeter", lambda: meters.setdefault("cpu", CountingMeter(5.0)))
+    result, _ = run(settings("pytorch", max_epochs=2), train_h5, tmp_path)
+    assert [(h["joules"], h["val_joules"], h["cpu_joules"], h["val_cpu_joules"]) for h in result.details["history"]] \
+        == [(2.0, 2.0, 5.0, 5.0)] * 2
+    n = result.details["n_train"]
+    assert result.joules_per_sample == pytest.approx(2.0 / n)        # epoch 2 only, validation not in it
+    assert result.cpu_joules_per_sample == pytest.approx(5.0 / n)
+    assert result.cpu_energy_meter["available"] and meters["cpu"].closed
+    state = result.details["gpu_state"]
+    assert set(state) == {"start", "end"} and state["end"]["reason"] == "no GPU: NVML not applicable"
+    from mpbench.results import energy
+    rows = energy.cell_rows([record.read_one(tmp_path / "pytorch" / "fp32" / "result.json")], target_iou=0.0)
+    to_train = rows[rows["quantity"] == "to_train"].set_index("meter")["joules"]
+    assert to_train["gpu"] == pytest.approx(8.0) and to_train["cpu"] == pytest.approx(20.0)
+
+
+def test_without_powercap_the_training_record_says_why_cpu_energy_is_missing(train_h5, tmp_path):
+    run_ = loop.TrainingRun(settings("pytorch", max_epochs=1), train_h5, tmp_path / "checkpoint")
+    run_.cpu_meter.close()   # this machine's, whatever it has
+    run_.cpu_meter = loop.PowercapMeter(tmp_path / "no-powercap", poll=False)
+    rec = run_.result(tmp_path / "model.pt")
+    assert rec.cpu_joules_per_sample is None and "no powercap interface" in rec.cpu_energy_meter["reason"]
+    assert rec.details["gpu_state"]["start"]["reason"] and rec.energy_meter["reason"]
 
 
 @pytest.mark.slow

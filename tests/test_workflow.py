@@ -45,6 +45,30 @@ def test_every_stage_produced_its_results(small_local_run):
         assert (root / "figures" / f"{name}.pdf").stat().st_size > 1000
 
 
+def test_energy_csv_names_what_was_not_measured_here(small_local_run):
+    """energy.csv of the cut-down demo: no GPU here, so the GPU rows are empty with NVML's reason; the CPU
+    rows are empty with the powercap meter's reason where this machine has no readable counters."""
+    from mpbench.energy import PowercapMeter
+    e = pd.read_csv(small_local_run / "energy.csv")
+    cells = e[e["scope"] == "cell"]
+    assert set(cells["phase"]) == {"train", "infer"} and set(cells["meter"]) == {"gpu", "cpu"}
+    assert len(cells[(cells["quantity"] == "to_train") & (cells["meter"] == "cpu")]) == 4   # every training cell
+    gpu = e[e["meter"] == "gpu"]
+    assert gpu["joules"].isna().all() and gpu["g_co2"].isna().all() and gpu["reason"].str.contains("no GPU").all()
+    cpu = e[(e["meter"] == "cpu") & (e["quantity"] != "to_target")]   # to_target: maybe never reached
+    here = PowercapMeter(poll=False)
+    if here.available:
+        assert cpu["joules"].notna().all() and (cpu["g_co2"] > 0).all()
+    else:
+        assert cpu["joules"].isna().all() and cpu["reason"].str.contains(here.reason, regex=False).all()
+    train = cells[cells["quantity"] == "to_train"]
+    assert (train["seconds"] > 0).all() and train["covers"].str.contains("validation").all()
+    assert (e["carbon_intensity_g_per_kwh"] == 380).all() and e["carbon_intensity_source"].notna().all()
+    claims = pd.read_csv(small_local_run / "claims.csv").set_index("claim")
+    for claim in ("mp_lowers_training_energy", "mp_lowers_energy_to_target"):
+        assert claims.loc[claim, "verdict"] == "not measured" and "no GPU" in claims.loc[claim, "detail"]
+
+
 def test_report_includes_the_figures(small_local_run, tmp_path):
     cfg = small_local_run.parent / "local.yaml"
     report = tmp_path / "report.zip"
@@ -59,7 +83,8 @@ def test_a_blown_up_run_is_recorded_and_the_grid_goes_on(tmp_path):
     interpreter. Every job still finishes, a failure is a status, and the figures are drawn."""
     from conftest import small_config
     cfg = small_config(tmp_path, "blown", train={"learning_rate": 1.0e6, "frameworks": ["tensorflow"],
-                                                 "precisions": ["fp32"]})
+                                                 "precisions": ["fp32"]},
+                       quantize={"qat_epochs": 0})   # QAT (~1 min of fixed cost) is checked on small_local_run
     run = run_snakemake("--cores", "2", "--configfile", str(cfg), "--quiet")
     assert run.returncode == 0, run.stderr[-4000:]
     summary = pd.read_csv(tmp_path / "blown" / "summary.csv")

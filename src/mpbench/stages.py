@@ -77,7 +77,7 @@ STAGES: tuple[Stage, ...] = (
           "edgetpu_compile.json", grid.quantize_runs, "edgetpu_compile", needs_variant="int8"),
     Stage("edgetpu_infer", "edgetpu_infer", "cpu", "Edge TPU inference (or its CPU stand-in), timed", "quantize",
           "edgetpu_infer.json", grid.quantize_runs, "edgetpu", summarised=True, timed=True, needs_variant="int8"),
-    Stage("summary", "summary", "local", "summary.csv and speedups.csv from every result"),
+    Stage("summary", "summary", "local", "summary.csv, speedups.csv and energy.csv from every result"),
     Stage("figure", "figure", "local", "one of the paper's figures (PNG and PDF)"),
     Stage("claims", "claims", "local", "the paper's claims checked: claims.csv/.md/.html, accuracy.csv"),
 )

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+from ..results import energy as energy_table
 from ..results import speedups as pairing
 from ..results.tables import read_tables
 from . import paper_figures
@@ -25,7 +26,9 @@ def note_differences(fig, summary) -> str:
     return note
 
 
-def make_figure(name: str, summary_csv, speedups_csv, config: dict, png, pdf) -> None:
+def make_figure(name: str, summary_csv, speedups_csv, config: dict, png, pdf, energy_csv=None) -> None:
+    """Figure ``name`` (:data:`mpbench.figures.FIGURE_NAMES`) as PNG and PDF; the energy figure reads
+    ``energy_csv``."""
     summary, speedups = read_tables(summary_csv, speedups_csv)
     grid = paper_figures.grid_from_tables(summary, config)
     figcfg = config.get("figures", {})
@@ -36,6 +39,8 @@ def make_figure(name: str, summary_csv, speedups_csv, config: dict, png, pdf) ->
         kwargs["margin"] = config.get("stats", {}).get("iou_margin")
     if name == "fig4":
         kwargs["device"] = figcfg.get("fig4_device") or grid["devices"][0]
+    if name == "energy":
+        kwargs["energy"] = energy_table.read(energy_csv) if energy_csv else None
     fig = paper_figures.FIGURES[name](summary, speedups, grid, **kwargs)
     note_differences(fig, summary)
     save(fig, png, pdf)

@@ -1,4 +1,4 @@
-"""Figures 2–7 of Dörrich et al. (2023) and an energy figure, from the summary tables only.
+"""Figures 2–7 of Dörrich et al. (2023) from the summary tables, and an energy figure from energy.csv.
 
 Each ``figN(summary, speedups, grid, ...)`` returns a matplotlib Figure. ``grid`` lists the cells
 the configuration asks for (frameworks, devices, precisions, filters); a cell with no ``ok``
@@ -478,25 +478,85 @@ def fig7(summary, speedups, grid):
     return fig
 
 
-def fig_energy(summary, speedups, grid, filters=None):
-    """GPU energy per training sample (NVML), each precision per device/framework; a note if none."""
+ENERGY_PANELS = (("train", "per_sample", "J per training sample", "(a) per training sample (timed epochs)"),
+                 ("train", "to_target", "J to the target IoU", "(b) to reach the target IoU"),
+                 ("infer", "per_sample", "J per inference image", "(c) per inference image"))
+METER_NAMES = {"gpu": "GPU (NVML)", "cpu": "CPU packages + DRAM (powercap)"}
+
+
+def _meter_reasons(cells: pd.DataFrame, meters=METER_NAMES) -> list[str]:
+    """Per meter, why it measured nothing here (the first distinct reason of energy.csv; others counted)."""
+    out = []
+    for meter in meters:
+        rows = cells[cells["meter"] == meter]
+        if len(rows) and rows["joules"].isna().all():
+            reasons = list(dict.fromkeys(r for r in rows["reason"].dropna()))
+            more = f" (and {len(reasons) - 1} other reasons, see energy.csv)" if len(reasons) > 1 else ""
+            out.append(f"{METER_NAMES[meter]}: {reasons[0] if reasons else 'no reason recorded'}{more}")
+    return out
+
+
+def _energy_missing(rows: pd.DataFrame) -> str:
+    """The mark of a cell without energy: not run, not reached (the target IoU) or not measured."""
+    if rows.empty:
+        return "missing"
+    if "target_iou" in rows and rows["target_iou"].notna().any() and rows["epochs"].isna().all():
+        return "not reached"
+    return "not measured"
+
+
+def fig_energy(summary, speedups, grid, energy=None, filters=None):
+    """From energy.csv (:mod:`mpbench.results.energy`) at the largest f: energy per training sample, to the
+    target IoU and per inference image (largest batch), mean over folds; the GPU's (device colour,
+    hatch = precision) with the CPU packages' stacked on top (grey). Where no meter measured anything
+    the figure says so, with each meter's reason (gid ``no-energy``); a meter that measured nothing
+    while the other did is named under the title."""
+    import textwrap
     f = filters or _largest_f(grid)
-    train = summary[(summary["phase"] == "train") & (summary["filters"] == f)]
-    fig, (ax,) = figure(1, width=7.0, height=4.0)
-    if train["joules_per_sample"].notna().sum() == 0:
-        ax.text(0.5, 0.5, "No energy measured in these results:\nenergy comes from the NVML counter of NVIDIA GPUs\n"
-                "(nvidia-ml-py); CPU runs record none.", ha="center", va="center", transform=ax.transAxes,
-                fontsize=10, gid="no-energy")
+    e = energy if energy is not None else pd.DataFrame(columns=["scope", "meter", "joules", "reason"])
+    cells = e[e["scope"] == "cell"]
+    if cells["joules"].notna().sum() == 0:
+        fig, (ax,) = figure(1, width=7.0, height=4.0)
+        why = _meter_reasons(cells) or ["energy.csv holds no training or inference cell"]
+        ax.text(0.5, 0.5, "No energy measured in these results.\n\n" + "\n".join(textwrap.fill(w, 90) for w in why)
+                + "\n\nEnergy is measured or absent, never estimated.", ha="center", va="center",
+                transform=ax.transAxes, fontsize=8, gid="no-energy")
         ax.set_axis_off()
-        fig.suptitle(f"Energy per training sample, f={f}", fontsize=10)
+        fig.suptitle(f"Energy (energy.csv), f={f}: not measured", fontsize=10)
         return fig
-    for dev, fw, p, x, width, first in _grouped(ax, grid, grid["precisions"]):
-        c = cell(train, "joules_per_sample", framework=fw, device=dev, precision=p)
-        ran = cell(train, "per_sample_s", framework=fw, device=dev, precision=p)["status"] == "ok"
-        _bar(ax, x, c, f"{fw}/{dev}/{p}/f{f}", device_colour(dev), PRECISION_HATCH.get(p, ""), width, scale=1.0,
-             label=precision_label(p) if first else None, missing="no NVML" if ran else None)
-    label_axes(ax, ylabel="mean GPU energy per training sample (J)",
-               title=f"Energy per training sample, f={f} (NVML; first epoch excluded; hatch = precision)", fontsize=10)
+    fig, axes = figure(len(ENERGY_PANELS), width=5.0, height=4.0)
+    labelled: set = set()
+    for ax, (phase, quantity, ylabel, title) in zip(axes, ENERGY_PANELS, strict=True):
+        q = cells[(cells["phase"] == phase) & (cells["quantity"] == quantity) & (cells["filters"] == f)]
+        if phase == "infer" and q["batch_size"].notna().any():
+            batch = int(q["batch_size"].max())
+            q, title = q[q["batch_size"] == batch], f"{title}, batch {batch}"
+        for dev, fw, p, x, width, _first in _grouped(ax, grid, grid["precisions"]):
+            key, bottom = f"{phase}:{quantity}/{fw}/{dev}/{p}/f{f}", 0.0
+            for meter in METER_NAMES:
+                c = cell(q, "joules", framework=fw, device=dev, precision=p, meter=meter)
+                if c["status"] != "ok":
+                    continue
+                label = (precision_label(p) if meter == "gpu" else "CPU (powercap), stacked")
+                ax.bar([x], [c["mean"]], bottom=bottom, width=width, hatch=PRECISION_HATCH.get(p, ""),
+                       color=device_colour(dev) if meter == "gpu" else "0.8", edgecolor="black", linewidth=0.6,
+                       gid=f"{meter}:{key}", label=None if label in labelled else label)
+                labelled.add(label)
+                bottom += c["mean"]
+            if bottom == 0.0:
+                mark_missing(ax, x, _energy_missing(q[(q["framework"] == fw) & (q["device"] == dev)
+                                                      & (q["precision"] == p)]), key)
+        if not ax.patches:   # nothing measured in this panel: its marks say why
+            ax.set_ylim(0, 1)
+            ax.set_yticks([])
+        label_axes(ax, ylabel=f"mean {ylabel}", title=title, legend=False, fontsize=9)
+    handles = {lbl: h for ax in axes for h, lbl in zip(*ax.get_legend_handles_labels(), strict=True)}
+    fig.legend(handles.values(), handles.keys(), loc="outside right upper", fontsize=8, frameon=False)
+    unmeasured = _meter_reasons(cells)
+    target = cells["target_iou"].dropna()
+    fig.suptitle(f"Energy (energy.csv), f={f}" + (f", target IoU {target.iloc[0]:g}" if len(target) else "")
+                 + "; GPU in the device's colour, CPU stacked in grey"
+                 + "".join("\n" + textwrap.shorten(w, 160) for w in unmeasured), fontsize=9)
     return fig
 
 

@@ -23,6 +23,11 @@ compute: ``mixed_fp16``, ``mixed_bf16``, ``apex_o1``); pure half precision (``fp
 is judged separately (the paper reports its IoU drop). A claim over several cells (every GPU, every
 framework) is supported only when every cell is, contradicted when any is; a claim with a part that
 cannot be checked here is at most inconclusive (the detail says which part).
+
+Energy claims read the GPU energy of :mod:`mpbench.results.energy` (energy.csv's cells): per training
+sample and to ``energy.target_iou``, mixed / baseline per framework/device/f/fold, over folds; the
+CPU packages' energy (powercap) is stated beside it where measured. Without GPU energy they are
+``not measured`` and the detail gives the meter's reason.
 """
 from __future__ import annotations
 
@@ -34,9 +39,9 @@ import yaml
 
 from .. import precisions, record, stats
 from ..record import Verdict
-from . import accuracy, speedups
+from . import accuracy, energy, speedups
 from .tables import COLUMNS as TABLE_COLUMNS
-from .tables import row_from_record, with_training_data
+from .tables import TRAINED_CELL, row_from_record, with_training_data
 
 COLUMNS = ["claim", "statement", "where", "needs", "measured", "ci_low", "ci_high", "n", "p", "verdict", "detail"]
 NOT_MEASURED = Verdict.NOT_MEASURED
@@ -137,6 +142,12 @@ def _why_not(cells: list[dict]) -> str:
                      f"{', …' if len(names) > 3 else ''}): {why}" for why, names in reasons.items())
 
 
+def _reasons(rows: pd.DataFrame, shown: int = 3) -> str:
+    """The distinct reasons of energy rows without joules (:mod:`mpbench.results.energy`), each once."""
+    found = list(dict.fromkeys(r for r in rows["reason"] if isinstance(r, str) and r))
+    return "; ".join(found[:shown]) + ("; …" if len(found) > shown else "") if found else "no reason recorded"
+
+
 def _with(detail: str, cells: list[dict]) -> str:
     note = _why_not(cells)
     return f"{detail}; {note}" if note else detail
@@ -155,6 +166,8 @@ class Checker:
         gpus = {d for d, spec in config.get("devices", {}).items() if spec["type"] == "cuda"}
         self.gpus = sorted(gpus & set(config["train"]["devices"]))
         self._accuracy = None
+        self.target_iou = (config.get("energy") or {}).get("target_iou")
+        self.energy = energy.cell_rows(records, self.target_iou)   # GPU and CPU energy per training cell
 
     @property
     def accuracy(self) -> pd.DataFrame:
@@ -352,18 +365,95 @@ class Checker:
                 "detail": _with(f"int8 IoU difference (mixed − baseline-trained) on the same images; {iou['detail']}; "
                                 f"int8 CPU speed ratios {cis} (alike when the CI lies within 1 ± {tol})", speed)}
 
+    # --- energy ------------------------------------------------------------------------------
+    def _energy_pairs(self, quantity: str) -> tuple[list, str | None]:
+        """``(pairs, why)``: (mixed row, baseline row) of the GPU energy ``quantity`` (energy.csv's) per
+        framework/device/f/fold, from ok training runs on this grid's GPUs; ``why`` when there is nothing
+        to judge — no GPU, no run yet, or no GPU energy at all (then the meters' reasons)."""
+        e = self.energy
+        rows = e[(e["phase"] == "train") & (e["quantity"] == quantity) & (e["status"] == "ok") & (e["meter"] == "gpu")]
+        if not self.gpus:
+            return [], "no GPU device in this grid (train.devices has none of type cuda): no GPU energy (NVML) here"
+        rows = rows[rows["device"].isin(self.gpus)]
+        if rows.empty:
+            return [], "no GPU training results in this grid yet"
+        if rows["joules"].isna().all():
+            return [], f"no GPU energy in these results: {_reasons(rows)}"
+        return list(self._vs_baseline(rows, self._mixed(), ["framework", "device", "filters", "fold"])), None
+
+    def _with_cpu(self, pairs, quantity: str) -> str:
+        """The mixed / baseline ratio with the CPU packages' energy (powercap) added to both sides, or why
+        it is left out: the GPU claims are judged on the GPU's energy, the host's is stated beside it."""
+        e = self.energy
+        cpu = e[(e["phase"] == "train") & (e["quantity"] == quantity) & (e["meter"] == "cpu")]
+        cpu = {speedups.key(cell): r for cell, r in zip(cpu[TRAINED_CELL].itertuples(index=False),
+                                                         cpu.to_dict("records"), strict=True)}
+        ratios, missing = [], []
+        for a, b in pairs:
+            ca, cb = (cpu.get(speedups.key(tuple(r[k] for k in TRAINED_CELL))) for r in (a, b))
+            if ca is None or cb is None or pd.isna(ca["joules"]) or pd.isna(cb["joules"]):
+                missing += [c for c in (ca, cb) if c is not None and pd.isna(c["joules"])]
+                continue
+            ratios.append((a["joules"] + ca["joules"]) / (b["joules"] + cb["joules"]))
+        if missing or not ratios:
+            return "CPU energy not added (" + (_reasons(pd.DataFrame(missing)) if missing else "no CPU rows") + ")"
+        s = stats.over_folds(ratios)
+        return f"GPU + CPU packages (powercap): {s['mean']:.3g} over {s['n']} pairs"
+
+    @staticmethod
+    def _metered(pairs) -> list:
+        return [(a, b) for a, b in pairs if pd.notna(a["joules"]) and pd.notna(b["joules"])]
+
     def energy_lower(self, c):
-        rows, why = self._gpu_rows(phase="train")
+        """Mixed precision lowers the GPU energy per training sample (NVML, the timed epochs' training
+        passes): mixed / baseline per framework/device/f/fold, over folds; supported when its CI lies below 1."""
+        pairs, why = self._energy_pairs("per_sample")
         if why:
             return {"detail": why}
-        rows = rows[rows["joules_per_sample"].notna()]
-        if rows.empty:
-            return {"detail": "no NVML energy in these results"}
-        ratios = [a["joules_per_sample"] / b["joules_per_sample"]
-                  for a, b in self._vs_baseline(rows, self._mixed(), ["framework", "device", "filters", "fold"])]
-        if not ratios:
-            return {"detail": "no mixed/baseline pair with NVML energy"}
-        return self._ratio(ratios, above=False, detail="J/sample mixed / baseline")
+        measured = self._metered(pairs)
+        if not measured:
+            return {"detail": "no mixed/baseline pair with GPU energy on both sides: "
+                              + _reasons(pd.DataFrame([r for pair in pairs for r in pair]))}
+        out = self._ratio([a["joules"] / b["joules"] for a, b in measured], above=False,
+                          detail=f"GPU J per training sample (NVML) mixed / {self.baseline}, timed epochs' training "
+                                 "passes")
+        out["detail"] += f"; {self._with_cpu(measured, 'per_sample')}"
+        return out
+
+    def energy_to_target_lower(self, c):
+        """Mixed precision lowers the GPU energy to reach ``energy.target_iou`` (MLPerf-style, validation
+        included): mixed / baseline over folds, supported when its CI lies below 1. A pair where only the
+        baseline reaches the target contradicts, one where only the mixed run does supports; where
+        neither does (or a side is unmetered) it is named and not counted."""
+        if self.target_iou is None:
+            return {"detail": "no energy.target_iou in the config"}
+        pairs, why = self._energy_pairs("to_target")
+        if why:
+            return {"detail": f"{why} (target IoU {self.target_iou})"}
+        measured, one_sided, left = [], [], []
+        for a, b in pairs:
+            ra, rb = pd.notna(a["epochs"]), pd.notna(b["epochs"])
+            if ra and rb and pd.notna(a["joules"]) and pd.notna(b["joules"]):
+                measured.append((a, b))
+                continue
+            if ra != rb:
+                one_sided.append(Verdict.SUPPORTED if ra else Verdict.CONTRADICTED)
+            why = (f"only {(a if ra else b)['precision']} reached it" if ra != rb
+                   else _reasons(pd.DataFrame([a, b]), shown=1))
+            left.append(f"{a['framework']}/{a['device']}/f{a['filters']}/fold{a['fold']} {a['precision']} vs "
+                        f"{b['precision']}: {why}")
+        if not measured and not one_sided:
+            return {"detail": f"no mixed/baseline pair reached validation IoU {self.target_iou} with GPU energy: "
+                              + "; ".join(left[:3])}
+        detail = (f"GPU J (NVML) to reach validation IoU {self.target_iou} (energy.target_iou; "
+                  f"{pairs[0][0]['covers']}) mixed / {self.baseline}")
+        out = self._ratio([a["joules"] / b["joules"] for a, b in measured], above=False, detail=detail)
+        out.update(verdict=_combine(([out["verdict"]] if measured else []) + one_sided), n=out["n"] + len(one_sided))
+        if measured:
+            out["detail"] += f"; {self._with_cpu(measured, 'to_target')}"
+        if left:
+            out["detail"] += "; not in the ratio: " + "; ".join(left[:3]) + ("; …" if len(left) > 3 else "")
+        return out
 
     # --- accuracy and epochs -----------------------------------------------------------------
     def iou_equivalent_to_baseline(self, c):
