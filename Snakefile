@@ -78,7 +78,7 @@ if workflow.is_main_process and checks.requested_executor() == ("slurm", True):
 
 
 # Only a real run takes the lock on the results folder: Snakemake runs no hooks for dry-runs,
-# --report, --lint, or inside SLURM job steps (--no-hooks). See src/mpbench/locks.py.
+# --report, --lint, or inside SLURM job steps (--no-hooks). See src/mpbench/preflight/locks.py.
 # It also logs once what this machine can measure (mpbench.preflight.report, quick: no framework imported).
 onstart:
     _EXECUTOR = workflow.executor_plugin.name if workflow.executor_plugin is not None else "local"

@@ -57,6 +57,12 @@ def test_the_generator_refuses_a_folder_it_did_not_write(tmp_path):
         [marker_name(4, 2)] + [f"{n}{s}" for n in range(4) for s in (".png", "_seg.png", ".meta")])
     (own / "notes.txt").write_text("added by the user")
     assert "notes.txt" in foreign_folder_problem(own, 4)
+    # A copy of BAGLS' frames without their metas (N.png, N_seg.png only) is the user's too.
+    pngs = tmp_path / "pngs_only"
+    pngs.mkdir()
+    for p in list(own.glob("*.png")):
+        (pngs / p.name).write_bytes(p.read_bytes())
+    assert "did not write" in foreign_folder_problem(pngs, 4)
 
 
 @pytest.mark.slow

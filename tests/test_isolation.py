@@ -1,5 +1,6 @@
 """mpbench.isolation: a native crash in a job's work becomes a recorded failure (issue 23: nothing lost silently)."""
 import os
+import subprocess
 
 import pytest
 
@@ -15,6 +16,12 @@ def test_a_native_crash_a_python_error_and_success_in_the_child(tmp_path):
         isolation.run(os.remove, path=str(tmp_path / "absent"))
     isolation.run(os.makedirs, name=str(tmp_path / "made"))
     assert (tmp_path / "made").is_dir()
+    # Killed from outside (out-of-memory killer, a time limit): not the model's crash; the job may be rerun.
+    with pytest.raises(RuntimeError, match="killed by SIGKILL") as e:
+        isolation.run(subprocess.run, args=["sh", "-c", "kill -KILL $PPID; sleep 5"])
+    assert not isinstance(e.value, isolation.NativeCrash)
+    with pytest.raises(isolation.NativeCrash, match="died of SIGSEGV"):
+        isolation.run(subprocess.run, args=["sh", "-c", "kill -SEGV $PPID; sleep 5"])
 
 
 def test_a_crashed_quantize_job_records_every_variant_failed(tmp_path, monkeypatch):

@@ -141,9 +141,21 @@ def compute_threads(framework: str | None) -> dict:
     return {}
 
 
+_INHERITED_JOB: dict | None = None   # scheduled_job() of the job a child process works for (isolation)
+
+
+def inherit_job(job: dict | None) -> None:
+    """In a child process doing a job's work (:mod:`mpbench.isolation`): the job it works for."""
+    global _INHERITED_JOB
+    _INHERITED_JOB = job
+
+
 def scheduled_job() -> dict | None:
     """The Snakemake job this process runs, as Snakemake gave it to the job's script (the ``snakemake``
-    object of ``__main__``): its rule, the cores it holds (``threads``) and its resources. None outside one."""
+    object of ``__main__``) or to the parent of a child doing its work: its rule, the cores it holds
+    (``threads``) and its resources. None outside one."""
+    if _INHERITED_JOB is not None:
+        return _INHERITED_JOB
     job = getattr(sys.modules.get("__main__"), "snakemake", None)
     if job is None or not all(hasattr(job, a) for a in ("rule", "threads", "resources")):
         return None

@@ -138,11 +138,13 @@ class Record:
 
     @classmethod
     def from_json(cls, data: dict) -> Record:
-        """A stored record of format 3, or of format 2 (the :data:`PROMOTED` keys taken out of ``details``).
-        Keys this mpbench does not know raise ``TypeError`` naming them."""
+        """A stored record of format 3, or of format 2 (the :data:`PROMOTED` keys taken out of ``details``;
+        in format 3 such a key in ``details`` is refused). Keys this mpbench does not know raise
+        ``TypeError`` naming them."""
+        version = data.get("record_version", RECORD_VERSION)
         data = {k: v for k, v in data.items() if k != "record_version"}
         details = dict(data.pop("details", None) or {})
-        promoted = {k: details.pop(k) for k in PROMOTED if k in details}
+        promoted = {k: details.pop(k) for k in PROMOTED if k in details} if version == 2 else {}
         unknown = sorted(set(data) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise TypeError(f"unknown record keys {unknown}")
@@ -199,7 +201,7 @@ def read(path) -> list[Record]:
     out = []
     for i, data in enumerate(records):
         try:
-            rec = Record.from_json(data)
+            rec = Record.from_json({"record_version": content["record_version"], **data})
         except (TypeError, ValueError) as e:
             raise ResultFileError(f"{path}: record {i} ({data['stage']}) is not a record of this mpbench "
                                   f"({e}); {rerun}") from e

@@ -84,7 +84,7 @@ STAGES: tuple[Stage, ...] = (
 BY_NAME = {s.name: s for s in STAGES}
 # Rules that only gather targets (no job of their own).
 TARGET_RULES = ("all", "figures")
-LOCAL_RULES = ("all", *(s.rule for s in STAGES if s.where == "local"), "figures")
+LOCAL_RULES = (*TARGET_RULES, *(s.rule for s in STAGES if s.where == "local"))
 RECORD_STAGES = tuple(s.record_stage for s in STAGES if s.record_stage)
 SUMMARY_RECORD_STAGES = tuple(s.record_stage for s in STAGES if s.summarised)
 

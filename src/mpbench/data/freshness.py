@@ -4,7 +4,8 @@ Snakemake decides reruns by file times, and two of those decisions would cost a 
 reuse stale data:
 
 - a rebuilt, touched or copied HDF5 with the *same* content is newer than every result, so every job
-  that reads it is rerun (its results deleted first) — ``--rerun-triggers`` cannot switch that off;
+  that reads it is rerun (its results deleted first) unless the user remembers, at every such run, to
+  leave ``mtime`` out of ``--rerun-triggers`` (which also hides real changes);
 - a changed data config (``n_samples``, ``seed`` …) with an HDF5 already there gives "Nothing to be
   done" on a checkout without ``.snakemake`` metadata: new cells train on the old frames while their
   records say the new settings.

@@ -205,22 +205,29 @@ def marker_name(n_frames: int, seed: int) -> str:
     return f"{MARKER_PREFIX}{n_frames}-seed{seed}.json"
 
 
-def _own_file(path: Path) -> bool:
-    """Whether ``path`` is a file this generator writes: a marker, ``N.png``, ``N_seg.png``, or an
-    ``N.meta`` whose "Subject disorder status" is ``"synthetic"``."""
-    name = path.name
-    if name.startswith(MARKER_PREFIX) and name.endswith(".json"):
-        return True
-    stem, dot, ext = name.partition(".")
-    number = stem[:-4] if stem.endswith("_seg") else stem
-    if not (number.isdigit() and path.is_file() and ext in ("png", "meta")):
-        return False
-    if ext == "png":
-        return True
+def _synthetic_meta(path: Path) -> bool:
     try:
-        return json.loads(path.read_text()).get("Subject disorder status") == "synthetic"
+        return path.is_file() and json.loads(path.read_text()).get("Subject disorder status") == "synthetic"
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def _own_file(path: Path, marked: bool) -> bool:
+    """Whether ``path`` is a file this generator writes: a marker, an ``N.meta`` whose "Subject disorder
+    status" is ``"synthetic"``, or ``N.png`` / ``N_seg.png`` in a folder with its marker (``marked``) or
+    beside such a meta."""
+    name = path.name
+    if not path.is_file():
+        return False
+    if name.startswith(MARKER_PREFIX) and name.endswith(".json"):
+        return True
+    stem, _, ext = name.partition(".")
+    number = stem[:-4] if stem.endswith("_seg") else stem
+    if not number.isdigit() or ext not in ("png", "meta"):
+        return False
+    if ext == "meta":
+        return stem == number and _synthetic_meta(path)
+    return marked or _synthetic_meta(path.with_name(f"{number}.meta"))
 
 
 def foreign_folder_problem(folder: str | Path, n_frames: int) -> str | None:
@@ -238,7 +245,8 @@ def foreign_folder_problem(folder: str | Path, n_frames: int) -> str | None:
         found = "is a file"
     else:
         entries = sorted(folder.iterdir())
-        foreign = next((p for p in entries if not _own_file(p)), None)
+        marked = any(p.name.startswith(MARKER_PREFIX) for p in entries)
+        foreign = next((p for p in entries if not _own_file(p, marked)), None)
         if foreign is None:
             return None
         found = f"holds files mpbench's synthetic generator did not write (e.g. {foreign.name}; {len(entries)} entries)"

@@ -104,7 +104,7 @@ def quantize(settings, *, model_path, h5_path, variants, result_path, representa
     log.info("float IoU %.4f (as trained, %s), %.4f (%s)", export.float_iou, settings.precision,
              export.reference_iou, export.reference)
 
-    prov = provenance.collect(settings.framework, edge=True)
+    prov = provenance.collect(settings.framework, edge=True, threads=settings.threads)
     records = []
     for variant in variants:
         path = variant_path(result_path, variant)
@@ -157,10 +157,10 @@ def quantize_in_child(settings, *, variants, result_path, **kwargs) -> list[reco
         isolation.run(quantize, settings=settings, variants=variants, result_path=result_path, **kwargs)
     except isolation.NativeCrash as e:
         log.error("quantizing %s: %s; every variant recorded failed", kwargs.get("model_path"), e)
-        prov = provenance.collect(settings.framework, edge=True)
+        prov = provenance.collect(settings.framework, edge=True, threads=settings.threads)
         for variant in variants:
             variant_path(result_path, variant).unlink(missing_ok=True)
-        records = [record.Record("tflite_cpu", settings.to_dict(), Status.FAILED, error=f"NativeCrash: {e}",
+        records = [record.Record("tflite_cpu", settings.to_dict(), Status.FAILED, error=record.error_text(e),
                                  provenance=prov, run_device="cpu", variant=variant, batch_size=1,
                                  details={"source_model": str(kwargs.get("model_path")), "failed_at": "crash"})
                    for variant in variants]
