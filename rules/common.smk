@@ -111,7 +111,7 @@ def device_resources(device=None, timed=False):
     the profile's default-resources apply.
 
     ``timed``: the job times something (training, inference, TFLite, QAT, Edge TPU). It holds the CPU
-    alone: it claims every core Snakemake may use (``threads: timed_threads``, rules/train.smk), so
+    alone: it claims every core Snakemake may use (``threads: timed_threads``), so
     locally no other job — timed or not — runs beside it, and it takes ``timing_slot=1``, which names it as
     timed to its record (``provenance.concurrency``) and, with ``--resources timing_slot=1`` (the
     Makefile's), keeps timed jobs apart even where ``--set-threads`` lowers a rule's threads. Under SLURM
@@ -134,6 +134,15 @@ def device_resources(device=None, timed=False):
         if slurm["exclusive"]:
             res["slurm_extra"] = "--exclusive"
     return res
+
+
+def timed_threads(wildcards):
+    """Threads of a timed job (training, inference, quantize, QAT, the Edge TPU run): every core
+    Snakemake may use (--cores), so that no other job runs beside it and disturbs its timing
+    (``device_resources``). It computes with ``train.threads`` of them (its settings).
+    Where --cores is not known — the main process under SLURM, which submits every job as its own
+    allocation of cpus_per_task CPUs — ``train.threads``."""
+    return workflow.resource_settings.cores or config["train"]["threads"]
 
 
 def cell_file(stage, name, run, framework=None):

@@ -1,15 +1,6 @@
 # Training of every grid cell, one rule per framework (its model file and conda env from the table).
 
 
-def timed_threads(wildcards):
-    """Threads of a timed job (training here; inference, quantize, QAT and the Edge TPU run too): every core
-    Snakemake may use (--cores), so that no other job runs beside it and disturbs its timing
-    (rules/common.smk ``device_resources``). It computes with ``train.threads`` of them (its settings).
-    Where --cores is not known — the main process under SLURM, which submits every job as its own
-    allocation of cpus_per_task CPUs — ``train.threads``."""
-    return workflow.resource_settings.cores or config["train"]["threads"]
-
-
 for _fw in FRAMEWORKS.values():
 
     rule:

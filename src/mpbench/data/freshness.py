@@ -23,6 +23,7 @@ So the decisions are taken on content instead:
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -56,10 +57,27 @@ def data_folder(results_dir: str, data_cfg: dict) -> str:
     return f"{results_dir.rstrip('/')}/{FOLDER}/{settings_key(data_cfg)}"
 
 
+def _stamp(path) -> tuple | None:
+    """What changes when a file is rewritten (its time and size), to cache what was read of it."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 def h5_digest(h5_path: str | Path) -> str | None:
     """The ``content_sha256`` the HDF5 was written with (None: no file, or unreadable — the workflow's
-    damage check names it)."""
+    damage check names it). Asked for every job of the grid while Snakemake plans: read once per version
+    of the file."""
+    return _h5_digest(str(h5_path), _stamp(h5_path))
+
+
+@functools.lru_cache(maxsize=64)
+def _h5_digest(h5_path: str, stamp) -> str | None:
     import h5py
+    if stamp is None:
+        return None
     try:
         with h5py.File(h5_path, "r") as f:
             value = f.attrs.get(DIGEST_ATTR)
@@ -70,7 +88,14 @@ def h5_digest(h5_path: str | Path) -> str | None:
 
 def recorded_digest(result_path: str | Path) -> str | None:
     """The ``details.data.content_sha256`` a result file's records were made from (None: no file, none
-    recorded, or records that disagree)."""
+    recorded, or records that disagree); read once per version of the file."""
+    return _recorded_digest(str(result_path), _stamp(result_path))
+
+
+@functools.lru_cache(maxsize=4096)
+def _recorded_digest(result_path: str, stamp) -> str | None:
+    if stamp is None:
+        return None
     try:
         content = json.loads(Path(result_path).read_text())
     except (OSError, ValueError):
