@@ -108,3 +108,13 @@ def test_stage_params_are_the_keywords_of_each_stages_entry_function():
         assert fields <= keywords, (params.__name__, fields - keywords)
     q = stage_params.QuantizeParams.from_config(cfg)
     assert q.timing_warmup == cfg["infer"]["warmup"] and q.timing_repeats == cfg["quantize"]["timing_repeats"]
+
+
+def test_the_rules_of_timed_stages_and_only_they_take_the_timing_slot():
+    """Stage.timed and the rules agree: a timed stage's jobs take timing_slot=1 (they hold the CPU alone)."""
+    from test_slurm import dry_run_jobs
+    jobs, _ = dry_run_jobs("--configfile", str(REPO / "config" / "demo.yaml"))
+    slotted = {stages.stage_of_rule(rule).name for rule, _, _, res in jobs
+               if res.get("timing_slot") == "1" and stages.stage_of_rule(rule)}
+    planned = {stages.stage_of_rule(rule).name for rule, _, _, _ in jobs if stages.stage_of_rule(rule)}
+    assert slotted == {s.name for s in stages.STAGES if s.timed} & planned and slotted
