@@ -269,7 +269,7 @@ def local_slurm(tmp_path_factory):
 def content(root: Path) -> dict:
     """What must be identical between a local and a SLURM run: data, learning, quantized ops."""
     out = {}
-    (h5,) = (root / "data").glob("bagls_*.h5")
+    (h5,) = (root / "data").glob("*/bagls_*.h5")   # data/<key of its data settings>/ (data.freshness)
     with h5py.File(h5) as f:
         out["h5"] = {k: np.asarray(f[k]).tolist() for k in f.keys()}
     for p in sorted(root.glob("train/**/result.json")):
@@ -278,7 +278,9 @@ def content(root: Path) -> dict:
         out[str(p.relative_to(root))] = (r.status, r.epochs, [round(h["loss"], 4) for h in d["history"]])
     for p in sorted(root.glob("quantize/**/result.json")):
         out[str(p.relative_to(root))] = {r.variant: r.details["op_counts"] for r in record.read(p)}
-    out["files"] = sorted(str(p.relative_to(root)) for p in root.rglob("*")
+    # The data folder's name is a key of the data settings, data.bagls_dir among them: each run has its own.
+    key = f"data/{h5.parent.name}/"
+    out["files"] = sorted(str(p.relative_to(root)).replace(key, "data/<key>/") for p in root.rglob("*")
                           if p.is_file() and "logs" not in p.parts and ".snakemake" not in p.parts
                           and p.suffix not in (".out",))
     return out
