@@ -92,7 +92,7 @@ def test_a_copied_results_folder_times_its_own_int8_model(cell_results, train_h5
     assert rec.status == "ok" and rec.run_device == stage.CPU_FALLBACK_DEVICE   # no Edge TPU here
     assert rec.model_path == str(copy / "model_int8.tflite")
     assert rec.details["int8_model"] == str(copy / "model_int8.tflite")
-    assert rec.iou == pytest.approx(int8_record(copy)["iou"])   # the same model on the same frames
+    assert rec.iou == pytest.approx(int8_record(copy).iou)   # the same model on the same frames
 
 
 @pytest.mark.parametrize("fate", ["changed", "deleted"])
@@ -114,7 +114,7 @@ def test_a_copied_results_folder_runs_its_own_compiled_model_on_the_edge_tpu(cel
     compiled = str(copy / "model_int8_edgetpu.tflite")
     assert opened == [compiled]
     assert rec.status == "ok" and rec.run_device == "edgetpu" and rec.model_path == compiled
-    assert rec.iou == pytest.approx(int8_record(copy)["iou"])
+    assert rec.iou == pytest.approx(int8_record(copy).iou)
 
 
 def test_a_copy_without_its_int8_model_is_recorded_failed_not_sent_to_the_original(cell_results, train_h5,
