@@ -356,7 +356,7 @@ class Checker:
                                     precision=self._mixed())
         if cells.empty:
             return {"detail": "no int8 models from both a mixed-precision and a baseline training run"}
-        iou = self._equivalence(cells, "")
+        iou = self._equivalence(cells, "", between_runs=True)
         tol = c["tolerance"]
         # Same speed: each int8 speed ratio equivalent to 1 within ±tolerance.
         verdicts = [_within(s, 1.0, tol) for s in speed]
@@ -462,7 +462,7 @@ class Checker:
             return {"detail": f"no pair of {self.baseline} and a mixed precision ({', '.join(self._mixed()) or 'none'})"
                               " trained in this grid"}
         return self._equivalence(cells, "IoU(mixed precision) − IoU(baseline) on the same images, "
-                                        "per framework/device/f")
+                                        "per framework/device/f", between_runs=True)
 
     def iou_drop(self, c):
         """Pure half precision: a clear IoU drop, i.e. the CI of IoU(fp16) − IoU(baseline) below −margin
@@ -679,17 +679,28 @@ class Checker:
                 "detail": _with(f"{pick} over {len(cells)} cells ({_name(worst)}){'; ' + detail if detail else ''}",
                                 cells)}
 
-    def _equivalence(self, cells: pd.DataFrame, what: str) -> dict:
+    def _equivalence(self, cells: pd.DataFrame, what: str, between_runs: bool = False) -> dict:
         """Equivalence over the cells (over-folds rows of the accuracy table): supported when every
-        cell's 95 % CI lies within ±margin; the cell furthest from 0 is reported, p its TOST p."""
+        cell's 95 % CI lies within ±margin; the cell furthest from 0 is reported, p its TOST p.
+
+        ``between_runs``: the two sides are models of separate training runs (not one model and its own
+        quantized copy). On one fold their per-image CI covers the images, not how much two training runs
+        of the same setting differ: such a cell gives no verdict (``inconclusive``) until more folds ran."""
         worst = cells.loc[cells["delta"].abs().idxmax()]
         desc = "/".join(str(worst[k]) for k in ("framework", "device", "precision") if pd.notna(worst[k]))
         desc += f"/f{worst['filters']}" if pd.notna(worst["filters"]) else ""
-        return {"measured": worst["delta"], "ci_low": worst["ci_low"], "ci_high": worst["ci_high"], "n": len(cells),
+        out = {"measured": worst["delta"], "ci_low": worst["ci_low"], "ci_high": worst["ci_high"], "n": len(cells),
                 "p": worst["tost_p"], "verdict": _combine(list(cells["verdict"])),
                 "detail": f"{what}; cells: {len(cells)}, furthest from 0: {desc} ({worst['method']}); equivalent when "
                           f"the 95 % CI lies within ±{self.margin} (stats.iou_margin); p: TOST".lstrip("; ")
                           + (f"; {accuracy.caveat(cells)}" if accuracy.caveat(cells) else "")}
+        one_run = cells[pd.to_numeric(cells["n"], errors="coerce").fillna(0) < 2] if between_runs else cells.iloc[:0]
+        if len(one_run):
+            out.update(verdict=Verdict.INCONCLUSIVE, detail=f"{out['detail']}; {len(one_run)} of {len(cells)} cells "
+                       "from one training run per side (1 fold): the difference of two trained models on one fold "
+                       "mixes the precision's effect with the variation between training runs; a verdict needs more "
+                       "folds")
+        return out
 
 
 # The paper's setup where a schema default differs from it (config/config.yaml sets the paper's values):
