@@ -71,7 +71,7 @@ class MergeError(ValueError):
     """A merge that cannot start (bad folders); the message names them and what to do."""
 
 
-def file_digest(path: Path) -> str:
+def canonical_digest(path: Path) -> str:
     """SHA-256 of a file's content; JSON files as parsed JSON (key order and whitespace ignored)."""
     if path.suffix == ".json":
         try:
@@ -220,7 +220,7 @@ def merge(sources, into) -> dict:
     for label, src in zip(names, sources, strict=True):
         files[label], not_merged[label] = source_files(src)
         for rel in files[label]:
-            digests.setdefault(rel, {})[label] = file_digest(src / rel)
+            digests.setdefault(rel, {})[label] = canonical_digest(src / rel)
         grouped += groups(src, files[label])
         values[label] = values_by_key(src, files[label])
     conflicting = {rel for rel, d in digests.items() if len(set(d.values())) > 1}

@@ -9,7 +9,6 @@ own. The field names are the keywords of the stage's entry function, so a script
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import asdict, dataclass, field, fields
 
 
@@ -27,7 +26,7 @@ class _Params:
             value = config
             for part in key.split("."):
                 value = value[part]
-            return copy.deepcopy(value)
+            return value
         return cls(**{f.name: read(f.metadata["key"]) for f in fields(cls)})
 
     def to_dict(self) -> dict:

@@ -57,27 +57,28 @@ def data_folder(results_dir: str, data_cfg: dict) -> str:
     return f"{results_dir.rstrip('/')}/{FOLDER}/{settings_key(data_cfg)}"
 
 
-def _stamp(path) -> tuple | None:
-    """What changes when a file is rewritten (its time and size), to cache what was read of it."""
-    try:
-        st = Path(path).stat()
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
+def per_version(read):
+    """``read(path)``, cached per version of the file (its time and size): the digests are asked for every
+    job of the grid while Snakemake plans, and read once per version. A missing file gives None."""
+    @functools.lru_cache(maxsize=4096)
+    def cached(path: str, stamp):
+        return read(path)
+
+    @functools.wraps(read)
+    def wrapper(path):
+        try:
+            st = Path(path).stat()
+        except OSError:
+            return None
+        return cached(str(path), (st.st_mtime_ns, st.st_size))
+    return wrapper
 
 
+@per_version
 def h5_digest(h5_path: str | Path) -> str | None:
     """The ``content_sha256`` the HDF5 was written with (None: no file, or unreadable — the workflow's
-    damage check names it). Asked for every job of the grid while Snakemake plans: read once per version
-    of the file."""
-    return _h5_digest(str(h5_path), _stamp(h5_path))
-
-
-@functools.lru_cache(maxsize=64)
-def _h5_digest(h5_path: str, stamp) -> str | None:
+    damage check names it)."""
     import h5py
-    if stamp is None:
-        return None
     try:
         with h5py.File(h5_path, "r") as f:
             value = f.attrs.get(DIGEST_ATTR)
@@ -86,16 +87,10 @@ def _h5_digest(h5_path: str, stamp) -> str | None:
     return str(value) if value is not None else None
 
 
+@per_version
 def recorded_digest(result_path: str | Path) -> str | None:
     """The ``details.data.content_sha256`` a result file's records were made from (None: no file, none
-    recorded, or records that disagree); read once per version of the file."""
-    return _recorded_digest(str(result_path), _stamp(result_path))
-
-
-@functools.lru_cache(maxsize=4096)
-def _recorded_digest(result_path: str, stamp) -> str | None:
-    if stamp is None:
-        return None
+    recorded, or records that disagree)."""
     try:
         content = json.loads(Path(result_path).read_text())
     except (OSError, ValueError):
