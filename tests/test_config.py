@@ -57,6 +57,8 @@ def test_paper_grid_and_batch_overrides():
     assert {r["framework"] for r in quant} == {"tensorflow", "pytorch"} and len(quant) == len(runs)   # infer.folds: all
     qat = grid.qat_runs(cfg)
     assert all(r["framework"] == "tensorflow" for r in qat) and len(qat) == len(quant) // 2
+    baseline_only = {**cfg, "quantize": {**cfg["quantize"], "qat_precisions": ["tf32"]}}
+    assert [r for r in qat if r["precision"] == "tf32"] == grid.qat_runs(baseline_only) != []
     paper_only = {**cfg, "quantize": {**cfg["quantize"], "frameworks": ["tensorflow"]}}
     assert {r["framework"] for r in grid.quantize_runs(paper_only)} == {"tensorflow"}
 

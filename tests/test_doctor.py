@@ -247,10 +247,10 @@ def test_readme_gives_the_cluster_install_line_that_the_no_gpu_errors_name():
 
 def test_pytorch_quantize_cells_without_the_converter_are_named_with_the_fix():
     facts = fake_facts(SAPPHIRE_RAPIDS, packages={"edge_torch": False})
-    found = by_what(cells.findings(DEMO, facts))
+    found = by_what(cells.findings(PAPER, facts))
     f = found["quantize cells of PyTorch models"]
-    n_torch = sum(r["framework"] == "pytorch" for r in grid.quantize_runs(DEMO))
+    n_torch = sum(r["framework"] == "pytorch" for r in grid.quantize_runs(PAPER))
     assert f["status"] == "unavailable" and f["cells"] == n_torch > 0 and "[edge-torch]" in f["fix"]
-    tf_only = {**DEMO, "quantize": {**DEMO["quantize"], "frameworks": ["tensorflow"]}}
+    tf_only = {**PAPER, "quantize": {**PAPER["quantize"], "frameworks": ["tensorflow"]}}
     assert "quantize cells of PyTorch models" not in by_what(cells.findings(tf_only, facts))
-    assert "quantize cells of PyTorch models" not in by_what(cells.findings(DEMO, fake_facts(SAPPHIRE_RAPIDS)))
+    assert "quantize cells of PyTorch models" not in by_what(cells.findings(PAPER, fake_facts(SAPPHIRE_RAPIDS)))

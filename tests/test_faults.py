@@ -68,6 +68,8 @@ def test_folds_must_exist_and_inference_folds_must_be_trained():
     assert any("train.folds: fold 4 does not exist: data.n_folds is 4 (folds 0..3)" in p for p in problems)
     assert any("infer.folds: fold 5 does not exist" in p for p in problems)
     assert any("infer.folds: fold 2 is not in train.folds ([0, 1, 4])" in p for p in problems)
+    cfg["quantize"]["qat_precisions"] = ["fp16"]
+    assert any("quantize.qat_precisions: 'fp16' is not in train.precisions" in p for p in checks.config_problems(cfg))
 
 
 def test_the_workflow_refuses_an_inconsistent_config_at_once(tmp_path):

@@ -47,10 +47,14 @@ def quantize_runs(config: dict):
 
 
 def qat_runs(config: dict):
-    """Quantization-aware fine-tuning: TensorFlow models only (tfmot), when ``quantize.qat_epochs`` > 0."""
-    if (config.get("quantize") or {}).get("qat_epochs", 0) <= 0:
+    """Quantization-aware fine-tuning: TensorFlow models only (tfmot), when ``quantize.qat_epochs`` > 0, of the
+    precisions in ``quantize.qat_precisions`` (absent or null: every trained precision)."""
+    q = config.get("quantize") or {}
+    if q.get("qat_epochs", 0) <= 0:
         return []
-    return [r for r in quantize_runs(config) if r["framework"] == "tensorflow"]
+    precisions = q.get("qat_precisions")
+    return [r for r in quantize_runs(config)
+            if r["framework"] == "tensorflow" and (precisions is None or r["precision"] in precisions)]
 
 
 def slurm_resources(config: dict, device: str) -> dict:

@@ -62,6 +62,11 @@ def config_problems(config: dict) -> list[str]:
         if fold not in train["folds"] and 0 <= int(fold) < n_folds:
             problems.append(f"infer.folds: fold {fold} is not in train.folds ({list(train['folds'])}): no model is "
                             "trained for it; add it to train.folds or remove it from infer.folds")
+    for precision in (config.get("quantize") or {}).get("qat_precisions") or []:
+        if precision not in train["precisions"]:
+            problems.append(f"quantize.qat_precisions: {precision!r} is not in train.precisions "
+                            f"({list(train['precisions'])}): no model of it is trained to fine-tune; add it to "
+                            "train.precisions or remove it from quantize.qat_precisions")
     problems += non_finite_numbers(config)
     from ..data.preprocess import crop_size_problem
     crop = crop_size_problem(int((data.get("crop") or {}).get("size", 224)))
