@@ -5,6 +5,9 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
+# make test: the suite in this many processes (pytest-xdist); tests sharing an expensive fixture stay together
+TEST_WORKERS ?= $(CORES)
+PYTEST := $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 .PHONY: install demo test test-fast lint dryrun clean-demo doctor
 
@@ -27,10 +30,10 @@ lint: install
 	$(BIN)/snakemake --lint --configfile config/demo.yaml
 
 test: lint
-	$(BIN)/pytest
+	$(PYTEST)
 
 test-fast: install
-	$(BIN)/pytest -m "not slow and not slurm"
+	$(PYTEST) -m "not slow and not slurm"
 
 dryrun: install
 	$(BIN)/snakemake -n --quiet rules

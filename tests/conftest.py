@@ -166,6 +166,52 @@ def _start_small_local_run(tmp_path_factory) -> tuple[Path, subprocess.Popen]:
     return tmp, proc
 
 
+# Tests sharing an expensive fixture run in one pytest-xdist worker (make test: pytest -n 2 --dist loadgroup),
+# so it is made once: the whole workflow (small_local_run) and the local SLURM cluster (one per machine), the
+# models trained once per session (trained), and a module's own module-scoped fixtures.
+SHARED_GROUPS = {"small_local_run": "workflow", "local_slurm": "workflow", "trained": "trained"}
+
+
+def _shared_group(item) -> str | None:
+    for fixture, group in SHARED_GROUPS.items():
+        if fixture in item.fixturenames:
+            return group
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)   # before pytest-xdist's own, which reads the marks into the test ids
+def pytest_collection_modifyitems(config, items):
+    """Marks every test that shares an expensive fixture with ``xdist_group`` (see SHARED_GROUPS); a test using
+    only its module's module-scoped fixtures goes with the rest of its module (with the module's shared group
+    when one of its tests has one). Under xdist the shared groups come first: the scheduler hands out work in
+    this order, and a long group handed out last would leave one worker running it alone at the end."""
+    module_group = {}
+    for item in items:
+        group = _shared_group(item)
+        if group:
+            module_group.setdefault(item.module.__name__, group)
+    for item in items:
+        group = _shared_group(item)
+        if group is None and any(d[-1].scope == "module" for d in item._fixtureinfo.name2fixturedefs.values()):
+            group = module_group.get(item.module.__name__, item.module.__name__)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+    if os.environ.get("PYTEST_XDIST_WORKER"):   # the longest groups first, so the other worker takes the rest
+        order = {g: i for i, g in enumerate(dict.fromkeys(SHARED_GROUPS.values()))}
+        items.sort(key=lambda item: order.get(_shared_group(item), len(order)))
+
+
+def pytest_collection_finish(session):
+    """Under ``--dist loadgroup`` the groups must have reached the test ids xdist schedules by (they do not with
+    pytest 9.2 and xdist 3.8): otherwise two workers would each start a local SLURM cluster on this machine."""
+    if not (os.environ.get("PYTEST_XDIST_WORKER") and getattr(session.config.option, "loadgroup", False)):
+        return
+    lost = [i.nodeid for i in session.items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+    if lost:
+        raise pytest.UsageError(f"pytest-xdist did not group {len(lost)} tests (e.g. {lost[0]}): use the pytest and "
+                                "pytest-xdist versions pinned in pyproject.toml's test extra")
+
+
 _BACKGROUND: dict = {}
 
 
@@ -173,7 +219,11 @@ _BACKGROUND: dict = {}
 def _workflow_in_the_background(request, tmp_path_factory):
     """Starts small_local_run's Snakemake run at the session's first test when a selected test needs it, so the
     workflow (minutes, its jobs mostly one process at a time) runs beside the in-process tests instead of after
-    them; stops it at the end of the session if it is still running."""
+    them; stops it at the end of the session if it is still running. Not under pytest-xdist: there the other
+    worker runs beside it, and every worker would start its own."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        yield
+        return
     if any("small_local_run" in item.fixturenames for item in request.session.items):
         _BACKGROUND["run"] = _start_small_local_run(tmp_path_factory)
     yield
