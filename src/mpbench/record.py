@@ -132,6 +132,11 @@ class Record:
         if self.config_hash is None:
             self.config_hash = provenance.config_hash(self.settings)
 
+    @property
+    def data_sha256(self) -> str | None:
+        """The ``content_sha256`` of the HDF5 the run read (training records store it, in ``details.data``)."""
+        return (self.details.get("data") or {}).get("content_sha256")
+
     def to_json(self) -> dict:
         """The record as it is stored (format :data:`RECORD_VERSION`)."""
         return {"record_version": RECORD_VERSION, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}}

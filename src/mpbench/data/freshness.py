@@ -91,14 +91,12 @@ def h5_digest(h5_path: str | Path) -> str | None:
 def recorded_digest(result_path: str | Path) -> str | None:
     """The ``details.data.content_sha256`` a result file's records were made from (None: no file, none
     recorded, or records that disagree)."""
+    from .. import record
     try:
-        content = json.loads(Path(result_path).read_text())
-    except (OSError, ValueError):
+        records = record.read(result_path)
+    except (OSError, record.ResultFileError):   # missing or damaged: its job reruns and says why
         return None
-    records = content.get("records") if isinstance(content, dict) else None
-    digests = {((r.get("details") or {}).get("data") or {}).get(DIGEST_ATTR) for r in records or ()
-               if isinstance(r, dict)}
-    digests.discard(None)
+    digests = {r.data_sha256 for r in records} - {None}
     return digests.pop() if len(digests) == 1 else None
 
 

@@ -75,7 +75,7 @@ def row_from_record(rec: record.Record, source: str) -> dict:
         "framework_version": p.get("torch") or p.get("tensorflow"), "gpu_name": p.get("gpu"),
         "driver": p.get("nvidia_driver"), "cuda": p.get("cuda"), "cudnn": p.get("cudnn"), "cpu": p.get("cpu"),
         "hostname": p.get("hostname"), "mpbench_version": p.get("mpbench"), "git_commit": p.get("git_commit"),
-        "data_sha256": (rec.details.get("data") or {}).get("content_sha256"),
+        "data_sha256": rec.data_sha256,
         "note": rec.note, "source": source,
     }
 
