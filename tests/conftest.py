@@ -24,6 +24,19 @@ REPO = Path(__file__).resolve().parents[1]
 REAL_SAMPLE = Path(os.environ.get("MPBENCH_BAGLS_SAMPLE") or REPO.parent / "shared" / "data" / "bagls_sample")
 
 
+@pytest.fixture(autouse=True)
+def _keras_policy_restored():
+    """Keras' dtype policy is process state: a job sets its precision's (frameworks.keras_runtime) for the
+    rest of its process. Tests share a process, so each gets the policy back as it found it (a test building
+    a plain Keras model after an in-process mixed_bf16 run would otherwise build it in bfloat16)."""
+    keras = sys.modules.get("keras")
+    before = keras.mixed_precision.global_policy() if keras else None
+    yield
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.mixed_precision.set_global_policy(before or "float32")
+
+
 @pytest.fixture(scope="session")
 def bagls_dir(tmp_path_factory) -> Path:
     """48 synthetic frames in the BAGLS on-disk format."""

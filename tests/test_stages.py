@@ -110,10 +110,13 @@ def test_stage_params_are_the_keywords_of_each_stages_entry_function():
     assert q.timing_warmup == cfg["infer"]["warmup"] and q.timing_repeats == cfg["quantize"]["timing_repeats"]
 
 
-def test_the_rules_of_timed_stages_and_only_they_take_the_timing_slot():
+def test_the_rules_of_timed_stages_and_only_they_take_the_timing_slot(tmp_path):
     """Stage.timed and the rules agree: a timed stage's jobs take timing_slot=1 (they hold the CPU alone)."""
     from test_slurm import dry_run_jobs
-    jobs, _ = dry_run_jobs("--configfile", str(REPO / "config" / "demo.yaml"))
+    fresh = tmp_path / "fresh.yaml"   # a results folder of its own: a finished make demo would plan nothing
+    fresh.write_text(yaml.safe_dump({"results_dir": str(tmp_path / "demo"),
+                                     "data": {"bagls_dir": str(tmp_path / "demo" / "bagls_synthetic")}}))
+    jobs, _ = dry_run_jobs("--configfile", str(REPO / "config" / "demo.yaml"), str(fresh))
     slotted = {stages.stage_of_rule(rule).name for rule, _, _, res in jobs
                if res.get("timing_slot") == "1" and stages.stage_of_rule(rule)}
     planned = {stages.stage_of_rule(rule).name for rule, _, _, _ in jobs if stages.stage_of_rule(rule)}
