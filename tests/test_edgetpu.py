@@ -20,7 +20,7 @@ def compile(int8_model, stem: Path, compiler: str, required: bool) -> dict:
 
 def infer(compile_json, int8_model, h5, result, n_images, warmup, repeats, required):
     return infer_stage(SETTINGS, compile_json=compile_json, int8_path=int8_model, h5_path=h5, result_path=result,
-                       n_images=n_images, warmup=warmup, repeats=repeats, required=required)
+                       eval_images=n_images, timing_warmup=warmup, timing_repeats=repeats, required=required)
 
 
 def test_memory_sizes():
@@ -146,6 +146,6 @@ def test_no_int8_model_is_recorded_failed_by_both_jobs(tmp_path):
     assert c.status == "failed" and "quantizer says no" in c.error
     assert "no int8 model" in (tmp_path / "c.log").read_text()
     e = infer_stage(SETTINGS, compile_json=tmp_path / "c.json", int8_path=None, h5_path=tmp_path / "absent.h5",
-                    result_path=tmp_path / "e.json", n_images=4, warmup=0, repeats=3, required=True,
+                    result_path=tmp_path / "e.json", eval_images=4, timing_warmup=0, timing_repeats=3, required=True,
                     no_model_reason=int8["reason"])
     assert e.status == "failed" and record.read_one(tmp_path / "e.json").error.startswith("no int8 model")

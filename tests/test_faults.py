@@ -320,7 +320,8 @@ def test_a_damaged_int8_model_is_recorded_failed_by_the_edgetpu_stage(h5_path, t
     compile_stage(s, int8_path=int8, result_path=tmp_path / "edgetpu_compile.json",
                   log_path=tmp_path / "edgetpu_compiler.log", compiler="no-such-edgetpu-compiler", required=False)
     rec = infer_stage(s, compile_json=tmp_path / "edgetpu_compile.json", int8_path=int8, h5_path=h5_path,
-                      result_path=tmp_path / "edgetpu_infer.json", n_images=4, warmup=1, repeats=2, required=False)
+                      result_path=tmp_path / "edgetpu_infer.json", eval_images=4, timing_warmup=1, timing_repeats=2,
+                      required=False)
     assert rec.status == "failed"
     saved = record.read_one(tmp_path / "edgetpu_infer.json")
     assert saved.status == "failed" and saved.error.startswith(f"{int8} is damaged")

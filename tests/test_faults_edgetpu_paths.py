@@ -76,7 +76,7 @@ def run(s, copy, h5, **kw):
     int8 = stage.int8_of(copy / "result.json")
     return int8, stage.infer_stage(
         s, compile_json=copy / "edgetpu_compile.json", int8_path=int8["path"], h5_path=h5,
-        result_path=copy / "edgetpu_infer.json", n_images=EVAL, warmup=0, repeats=3, required=False,
+        result_path=copy / "edgetpu_infer.json", eval_images=EVAL, timing_warmup=0, timing_repeats=3, required=False,
         reference_iou=int8["reference_iou"], no_model_reason=int8["reason"], **kw)
 
 

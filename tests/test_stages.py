@@ -108,6 +108,8 @@ def test_stage_params_are_the_keywords_of_each_stages_entry_function():
         assert fields <= keywords, (params.__name__, fields - keywords)
     q = stage_params.QuantizeParams.from_config(cfg)
     assert q.timing_warmup == cfg["infer"]["warmup"] and q.timing_repeats == cfg["quantize"]["timing_repeats"]
+    e = stage_params.EdgeTPUInferParams.from_config(cfg)   # timed and scored as the TFLite models it is read against
+    assert (e.eval_images, e.timing_warmup, e.timing_repeats) == (q.eval_images, q.timing_warmup, q.timing_repeats)
 
 
 def test_the_rules_of_timed_stages_and_only_they_take_the_timing_slot(tmp_path):

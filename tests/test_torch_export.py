@@ -99,7 +99,7 @@ def test_quantize_job_takes_pytorch_models_through_every_variant_and_the_edgetpu
                       compiler="edgetpu_compiler_absent", required=False)
     assert c.status == "unavailable" and c.settings["framework"] == "pytorch"
     e = infer_stage(s, compile_json=tmp_path / "c.json", int8_path=int8["path"], h5_path=train_h5,
-                    result_path=tmp_path / "e.json", n_images=20, warmup=1, repeats=3, required=False,
+                    result_path=tmp_path / "e.json", eval_images=20, timing_warmup=1, timing_repeats=3, required=False,
                     reference_iou=int8["reference_iou"])
     assert e.status == "ok" and e.run_device == CPU_FALLBACK_DEVICE
     assert e.iou == pytest.approx(r["int8"].iou)   # the same model on the same interpreter

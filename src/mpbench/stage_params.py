@@ -72,9 +72,7 @@ class EdgeTPUCompileParams(_Params):
 
 
 @dataclass(frozen=True)
-class EdgeTPUInferParams(_Params):
-    """:func:`mpbench.edgetpu.stage.infer_stage`."""
-    n_images: int = source("quantize.eval_images")     # the images the TFLite models are scored on
-    warmup: int = source("infer.warmup")
-    repeats: int = source("quantize.timing_repeats")   # as the TFLite CPU timings it is compared with
+class EdgeTPUInferParams(_TFLiteTiming):
+    """:func:`mpbench.edgetpu.stage.infer_stage`: the int8 model scored and timed as the TFLite CPU timings
+    it is compared with."""
     required: bool = source("edgetpu.required")

@@ -100,8 +100,8 @@ def compile_stage(settings, *, int8_path, result_path, log_path, compiler: str =
     return rec
 
 
-def infer_stage(settings, *, compile_json, int8_path, h5_path, result_path, n_images: int, warmup: int,
-                repeats: int, required: bool = True, threads: int = 2, source_status: str = Status.OK,
+def infer_stage(settings, *, compile_json, int8_path, h5_path, result_path, eval_images: int, timing_warmup: int,
+                timing_repeats: int, required: bool = True, threads: int = 2, source_status: str = Status.OK,
                 reference_iou: float | None = None, no_model_reason: str | None = None) -> record.Record:
     """Time and score the int8 model on the Edge TPU, or (not required) on the CPU as ``cpu-int8``.
 
@@ -115,7 +115,7 @@ def infer_stage(settings, *, compile_json, int8_path, h5_path, result_path, n_im
                          details={"edgetpu": None, "int8_model": None})
     compiled = record.read_one(compile_json)
     split = split_fold(load_h5(h5_path), settings.fold)
-    images, masks = split.x_val[:n_images], split.y_val[:n_images]
+    images, masks = split.x_val[:eval_images], split.y_val[:eval_images]
     reason = compiled.note or compiled.error if compiled.status != Status.OK else None
     delegate = None
     if reason is None:
@@ -133,7 +133,7 @@ def infer_stage(settings, *, compile_json, int8_path, h5_path, result_path, n_im
         device, measured = CPU_FALLBACK_DEVICE, str(int8_path)
         note = f"Edge TPU unavailable: {reason}"
     details = {"edgetpu": Status.OK if delegate is not None else Status.UNAVAILABLE, "int8_model": str(int8_path),
-               "n_eval": len(images), "warmup": warmup, "repeats": repeats}
+               "n_eval": len(images), "warmup": timing_warmup, "repeats": timing_repeats}
 
     def write(status, **measured_values):
         rec = record.Record("edgetpu", settings.to_dict(), status, provenance=provenance.collect(edge=True),
@@ -153,8 +153,8 @@ def infer_stage(settings, *, compile_json, int8_path, h5_path, result_path, n_im
         return write(Status.FAILED, error=str(e) if isinstance(e, io.DamagedFileError) else record.error_text(e))
     scores = model.iou(images, masks, settings.empty_iou)
     rec = write(Status.OK, iou=scores["mean"], iou_pooled=scores["pooled"],
-                per_image_iou=record.per_image(split.val_index[:n_images], scores["per_image"]),
-                latency=model.time_batch1(images, warmup, repeats))
+                per_image_iou=record.per_image(split.val_index[:eval_images], scores["per_image"]),
+                latency=model.time_batch1(images, timing_warmup, timing_repeats))
     log.info("%s: IoU %.4f, %.2f ms/image (batch 1, median of %d)", device, rec.iou,
-             rec.latency["per_sample_s"]["median"] * 1e3, repeats)
+             rec.latency["per_sample_s"]["median"] * 1e3, timing_repeats)
     return rec
