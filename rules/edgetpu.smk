@@ -16,7 +16,7 @@ rule edgetpu_compile:
         **device_resources("cpu"),
     params:
         settings=lambda wc: cell_settings(wc.framework)(wc),
-        stage=stage_params.EdgeTPUCompileParams.from_config(config).to_dict(),
+        stage=stage_params.of("edgetpu_compile", config),
     script:
         "../workflow/scripts/edgetpu_compile.py"
 
@@ -38,6 +38,6 @@ rule edgetpu_infer:
         **device_resources("cpu", timed=True),
     params:
         settings=lambda wc: cell_settings(wc.framework)(wc),
-        stage=stage_params.EdgeTPUInferParams.from_config(config).to_dict(),
+        stage=stage_params.of("edgetpu_infer", config),
     script:
         "../workflow/scripts/edgetpu_infer.py"

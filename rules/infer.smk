@@ -20,7 +20,7 @@ for _fw in FRAMEWORKS.values():
             **device_resources(timed=True),
         params:
             settings=cell_settings(_fw.name),
-            stage=stage_params.InferParams.from_config(config).to_dict(),
+            stage=stage_params.of("infer", config),
             stage_to_tmpdir=config["slurm"]["stage_to_tmpdir"],
         script:
             "../workflow/scripts/infer_bench.py"

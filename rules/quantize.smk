@@ -21,7 +21,7 @@ rule quantize:
         **device_resources("cpu", timed=True),
     params:
         settings=lambda wc: cell_settings(wc.framework)(wc),
-        stage=stage_params.QuantizeParams.from_config(config).to_dict(),
+        stage=stage_params.of("quantize", config),
     script:
         "../workflow/scripts/quantize.py"
 
@@ -44,6 +44,6 @@ rule qat:
     params:
         model=lambda wc, output: str(Path(output.result).with_name("model_qat_int8.tflite")),
         settings=cell_settings("tensorflow"),
-        stage=stage_params.QatParams.from_config(config).to_dict(),
+        stage=stage_params.of("qat", config),
     script:
         "../workflow/scripts/qat.py"

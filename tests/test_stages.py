@@ -3,6 +3,7 @@ import dataclasses
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from mpbench import record, stages
@@ -90,26 +91,28 @@ def test_readme_names_every_module_of_the_library():
 
 
 def test_stage_params_are_the_keywords_of_each_stages_entry_function():
-    """Each stage's params come from one dataclass whose fields are its entry function's keywords (the
-    scripts call it with **params.stage); shared keys are taken in one place (infer.warmup)."""
+    """Each stage's params (its Stage entry) are keywords of its entry function (the scripts call it with
+    **params.stage), typed as the config holds them; shared keys are taken in one place (infer.warmup)."""
+    import importlib
     import inspect
 
-    from mpbench import stage_params
-    from mpbench.edgetpu import stage as edgetpu_stage
-    from mpbench.inference import bench
-    from mpbench.quantization import pipeline, qat
+    from mpbench import stage_params, stages
     cfg = demo_config()
-    for params, fn in ((stage_params.InferParams, bench.benchmark), (stage_params.QuantizeParams, pipeline.quantize),
-                       (stage_params.QatParams, qat.qat), (stage_params.EdgeTPUCompileParams,
-                                                            edgetpu_stage.compile_stage),
-                       (stage_params.EdgeTPUInferParams, edgetpu_stage.infer_stage)):
-        keywords = set(inspect.signature(fn).parameters)
-        fields = set(params.from_config(cfg).to_dict())
-        assert fields <= keywords, (params.__name__, fields - keywords)
-    q = stage_params.QuantizeParams.from_config(cfg)
+    assert set(stage_params.PARAMS) == {"infer", "quantize", "qat", "edgetpu_compile", "edgetpu_infer"}
+    for stage in (s for s in stages.STAGES if s.params):
+        module, _, name = stage.entry.rpartition(".")
+        keywords = set(inspect.signature(getattr(importlib.import_module(module), name)).parameters)
+        params = stage_params.of(stage.name, cfg)
+        assert set(params) == set(stage.params) and set(params) <= keywords, (stage.name, set(params) - keywords)
+        for k, value in params.items():
+            assert isinstance(value, stage.params[k][0]), (stage.name, k, value)
+    q = stage_params.PARAMS["quantize"].from_config(cfg)
     assert q.timing_warmup == cfg["infer"]["warmup"] and q.timing_repeats == cfg["quantize"]["timing_repeats"]
-    e = stage_params.EdgeTPUInferParams.from_config(cfg)   # timed and scored as the TFLite models it is read against
+    # The Edge TPU model is timed and scored as the TFLite models it is read against.
+    e = stage_params.PARAMS["edgetpu_infer"].from_config(cfg)
     assert (e.eval_images, e.timing_warmup, e.timing_repeats) == (q.eval_images, q.timing_warmup, q.timing_repeats)
+    with pytest.raises(dataclasses.FrozenInstanceError):   # a job's params are read once
+        q.timing_warmup = 0
 
 
 def test_the_rules_of_timed_stages_and_only_they_take_the_timing_slot(tmp_path):

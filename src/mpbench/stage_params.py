@@ -1,15 +1,20 @@
 """What each stage's job takes from the config besides its grid cell (:class:`mpbench.settings.RunSettings`):
-one dataclass per stage, built once from the validated config by ``from_config``.
+a frozen dataclass per stage (:data:`PARAMS`), built from the stage's ``params`` in
+:data:`mpbench.stages.STAGES` (for each keyword of its entry function: the type and the config key it is
+read from), whose ``from_config`` reads the validated config once.
 
-Each field names the config key it comes from (``source(...)``, read by the one ``from_config``),
-including the keys a stage shares with another (the TFLite, QAT and Edge TPU timings warm up as many
-passes as the inference benchmark, ``infer.warmup``), so that no rule restates or borrows a key on its
-own. The field names are the keywords of the stage's entry function, so a script calls it with
-``**snakemake.params.stage``.
+A key a stage shares with another is named once (:data:`mpbench.stages.TFLITE_TIMING`: the TFLite, QAT
+and Edge TPU timings score as many images and warm up as many passes as each other, the warm-up being the
+inference benchmark's ``infer.warmup``), so that no rule restates or borrows a key on its own. A rule
+passes ``stage_params.of("<stage>", config)`` as ``params.stage`` and its script calls the entry function
+with ``**snakemake.params.stage``; tests/test_stages.py checks each stage's keywords against its entry
+function's signature.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, make_dataclass
+
+from . import stages
 
 
 def source(key: str):
@@ -34,45 +39,15 @@ class _Params:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class InferParams(_Params):
-    """:func:`mpbench.inference.bench.benchmark`."""
-    batch_sizes: list = source("infer.batch_sizes")
-    warmup: int = source("infer.warmup")
-    repeats: int = source("infer.repeats")
+def _dataclass(stage: stages.Stage) -> type[_Params]:
+    name = "".join(part.capitalize() for part in stage.name.split("_")) + "Params"
+    return make_dataclass(name, [(k, t, source(key)) for k, (t, key) in stage.params.items()], bases=(_Params,),
+                          frozen=True, namespace={"__doc__": f"The keywords of :func:`{stage.entry}`."})
 
 
-@dataclass(frozen=True)
-class _TFLiteTiming(_Params):
-    """How the TFLite models of a cell are scored and timed on the CPU."""
-    eval_images: int = source("quantize.eval_images")
-    timing_warmup: int = source("infer.warmup")   # the same warm-up as the inference benchmark
-    timing_repeats: int = source("quantize.timing_repeats")
+PARAMS: dict[str, type[_Params]] = {s.name: _dataclass(s) for s in stages.STAGES if s.params}
 
 
-@dataclass(frozen=True)
-class QuantizeParams(_TFLiteTiming):
-    """:func:`mpbench.quantization.pipeline.quantize`."""
-    variants: list = source("quantize.variants")
-    representative_samples: int = source("quantize.representative_samples")
-
-
-@dataclass(frozen=True)
-class QatParams(_TFLiteTiming):
-    """:func:`mpbench.quantization.qat.qat`."""
-    epochs: int = source("quantize.qat_epochs")
-    learning_rate: float = source("quantize.qat_learning_rate")
-
-
-@dataclass(frozen=True)
-class EdgeTPUCompileParams(_Params):
-    """:func:`mpbench.edgetpu.stage.compile_stage`."""
-    compiler: str = source("edgetpu.compiler")
-    required: bool = source("edgetpu.required")
-
-
-@dataclass(frozen=True)
-class EdgeTPUInferParams(_TFLiteTiming):
-    """:func:`mpbench.edgetpu.stage.infer_stage`: the int8 model scored and timed as the TFLite CPU timings
-    it is compared with."""
-    required: bool = source("edgetpu.required")
+def of(stage: str, config: dict) -> dict:
+    """``stage``'s parameters read from the validated ``config``, as the rule's ``params.stage``."""
+    return PARAMS[stage].from_config(config).to_dict()

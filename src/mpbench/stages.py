@@ -15,7 +15,7 @@ workflow/scripts/, one entry function in the library.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import grid
 
@@ -33,7 +33,9 @@ class Stage:
     ``devices.cpu``) or ``device`` (the cell's own device). ``record_stage``: the ``stage`` of its records
     (None: it writes none). ``summarised``: the summary gathers its result files. ``timed``: it times
     something and holds its cores alone. ``framework``: the one framework it serves (QAT: TensorFlow).
-    ``needs_variant``: it runs only when ``quantize.variants`` has this variant.
+    ``needs_variant``: it runs only when ``quantize.variants`` has this variant. ``entry``: the library
+    function its script calls; ``params``: what that function takes from the config besides the cell,
+    ``{keyword: (type, config key)}`` (:mod:`mpbench.stage_params` builds the rule's ``params.stage``).
     """
     name: str
     rule: str
@@ -47,6 +49,8 @@ class Stage:
     timed: bool = False
     framework: str | None = None
     needs_variant: str | None = None
+    entry: str | None = None
+    params: dict[str, tuple[type, str]] = field(default_factory=dict)
 
     def rule_name(self, framework: str | None = None) -> str:
         return self.rule.replace(FRAMEWORK, framework) if FRAMEWORK in self.rule else self.rule
@@ -62,21 +66,38 @@ class Stage:
         return list(self.cells(config)) if self.cells else [{}]
 
 
+# How the TFLite models of a cell are scored and timed on the CPU: quantize, QAT and the Edge TPU stage alike
+# (the Edge TPU's int8 model is read against the TFLite CPU timings), with the inference benchmark's warm-up.
+TFLITE_TIMING = {"eval_images": (int, "quantize.eval_images"), "timing_warmup": (int, "infer.warmup"),
+                 "timing_repeats": (int, "quantize.timing_repeats")}
+
 STAGES: tuple[Stage, ...] = (
     Stage("synthetic_bagls", "synthetic_bagls", "local", "synthetic frames in the BAGLS format (demo, tests)"),
     Stage("preprocess", "preprocess", "cpu", "BAGLS frames → crops, masks and folds in one HDF5"),
     Stage("train", "train_{framework}", "device", "training of one cell, timed per epoch", "train", "result.json",
           grid.train_runs, "train", summarised=True, timed=True),
     Stage("infer", "infer_bench_{framework}", "device", "inference benchmark over batch sizes", "infer",
-          "result.json", grid.infer_runs, "infer", summarised=True, timed=True),
+          "result.json", grid.infer_runs, "infer", summarised=True, timed=True,
+          entry="mpbench.inference.bench.benchmark",
+          params={"batch_sizes": (list, "infer.batch_sizes"), "warmup": (int, "infer.warmup"),
+                  "repeats": (int, "infer.repeats")}),
     Stage("quantize", "quantize", "cpu", "TFLite variants (int8, fp16, …), evaluated and timed on the CPU",
-          "quantize", "result.json", grid.quantize_runs, "tflite_cpu", summarised=True, timed=True),
+          "quantize", "result.json", grid.quantize_runs, "tflite_cpu", summarised=True, timed=True,
+          entry="mpbench.quantization.pipeline.quantize",
+          params={**TFLITE_TIMING, "variants": (list, "quantize.variants"),
+                  "representative_samples": (int, "quantize.representative_samples")}),
     Stage("qat", "qat", "cpu", "quantization-aware fine-tuning → int8 TFLite, timed", "quantize", "qat.json",
-          grid.qat_runs, "qat", summarised=True, timed=True, framework="tensorflow"),
+          grid.qat_runs, "qat", summarised=True, timed=True, framework="tensorflow",
+          entry="mpbench.quantization.qat.qat",
+          params={**TFLITE_TIMING, "epochs": (int, "quantize.qat_epochs"),
+                  "learning_rate": (float, "quantize.qat_learning_rate")}),
     Stage("edgetpu_compile", "edgetpu_compile", "cpu", "edgetpu_compiler on the int8 model", "quantize",
-          "edgetpu_compile.json", grid.quantize_runs, "edgetpu_compile", needs_variant="int8"),
+          "edgetpu_compile.json", grid.quantize_runs, "edgetpu_compile", needs_variant="int8",
+          entry="mpbench.edgetpu.stage.compile_stage",
+          params={"compiler": (str, "edgetpu.compiler"), "required": (bool, "edgetpu.required")}),
     Stage("edgetpu_infer", "edgetpu_infer", "cpu", "Edge TPU inference (or its CPU stand-in), timed", "quantize",
-          "edgetpu_infer.json", grid.quantize_runs, "edgetpu", summarised=True, timed=True, needs_variant="int8"),
+          "edgetpu_infer.json", grid.quantize_runs, "edgetpu", summarised=True, timed=True, needs_variant="int8",
+          entry="mpbench.edgetpu.stage.infer_stage", params={**TFLITE_TIMING, "required": (bool, "edgetpu.required")}),
     Stage("summary", "summary", "local", "summary.csv, speedups.csv and energy.csv from every result"),
     Stage("figure", "figure", "local", "one of the paper's figures (PNG and PDF)"),
     Stage("claims", "claims", "local", "the paper's claims checked: claims.csv/.md/.html, accuracy.csv"),
