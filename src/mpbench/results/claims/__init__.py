@@ -37,11 +37,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .. import precisions, record, stats
-from ..record import Verdict
-from . import accuracy, energy, speedups
-from .tables import COLUMNS as TABLE_COLUMNS
-from .tables import TRAINED_CELL, row_from_record, with_training_data
+from ... import precisions, record, stats
+from ...record import Verdict
+from .. import accuracy, energy, speedups
+from ..tables import COLUMNS as TABLE_COLUMNS
+from ..tables import TRAINED_CELL, row_from_record, with_training_data
 
 COLUMNS = ["claim", "statement", "where", "needs", "measured", "ci_low", "ci_high", "n", "p", "verdict", "detail"]
 NOT_MEASURED = Verdict.NOT_MEASURED
@@ -746,7 +746,7 @@ def write(claims_yaml, result_paths, config: dict, claims_csv, claims_md, claims
           accuracy_csv=None) -> pd.DataFrame:
     """claims.csv, the same as a Markdown table (next to summary.csv) and as an HTML page (shown in
     the --report), and accuracy.csv (every paired IoU comparison, per fold and over folds)."""
-    from .. import io
+    from ... import io
     records = [rec for p in sorted(map(str, result_paths)) for rec in record.read(p)]
     checker = Checker(records, config)
     table = check(load(claims_yaml), records, config, checker)
