@@ -36,7 +36,14 @@ def verdicts(records, cfg):
 def test_every_claim_is_listed_with_its_source():
     assert len(CLAIMS) >= 13 and len({c["id"] for c in CLAIMS}) == len(CLAIMS)
     assert all(c["statement"] and c["where"] and c["needs"] in ("any", "gpu", "edgetpu", "cloud_tpu") for c in CLAIMS)
-    assert all(hasattr(claims.Checker, c["test"]) for c in CLAIMS)
+    assert all(c["test"] in claims.TESTS for c in CLAIMS)
+
+
+def test_an_unknown_test_name_is_refused_naming_the_claim_and_the_known_tests():
+    typo = {**CLAIMS[0], "id": "a_misspelt_claim", "test": "speedup_abvoe"}
+    with pytest.raises(ValueError, match="a_misspelt_claim") as refused:
+        claims.check([*CLAIMS, typo], [], config())
+    assert "speedup_abvoe" in str(refused.value) and all(name in str(refused.value) for name in claims.TESTS)
 
 
 def test_claims_needing_missing_hardware_are_not_measured_never_supported():
@@ -126,7 +133,7 @@ def test_iou_is_paired_by_hdf5_row_not_by_position():
     assert v["mp_iou_unchanged"] == "supported"
     row = table.set_index("claim").loc["mp_iou_unchanged"]
     assert row["measured"] == 0 and row["ci_low"] == 0 == row["ci_high"]
-    acc = claims.Checker(records, config()).accuracy
+    acc = claims.Evidence(records, config()).accuracy
     per_fold = acc[(acc["comparison"] == "precision vs baseline") & (acc["fold"] != "all")]
     assert len(per_fold) == 4 and (per_fold["n"] == 300).all() and (per_fold["delta"] == 0).all()
 
@@ -180,7 +187,7 @@ def test_int8_models_are_paired_on_the_images_both_scored():
     v, table = verdicts(one_fold, config())
     assert v["mp_trained_models_quantize_alike"] == "inconclusive"
     assert "one run per side" in table.set_index("claim").loc["mp_trained_models_quantize_alike", "detail"]
-    acc = claims.Checker(records, config()).accuracy.set_index(["comparison", "precision", "fold"])
+    acc = claims.Evidence(records, config()).accuracy.set_index(["comparison", "precision", "fold"])
     # Against the float model it came from (the training record's per-image IoU).
     assert acc.loc[("tflite_cpu vs float", "fp32", "all"), "delta"] == pytest.approx(-0.21, abs=1e-5)
     assert acc.loc[("tflite_cpu vs float", "mixed_bf16", "all"), "delta"] == pytest.approx(-0.01, abs=1e-5)

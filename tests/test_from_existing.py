@@ -38,7 +38,8 @@ def test_from_existing_rederives_tables_figures_and_claims_without_running_jobs(
     claims = pd.read_csv(root / "claims.csv").set_index("claim")
     assert claims.loc["mp_iou_unchanged", "measured"] == pytest.approx(0.002, abs=1e-6)
     # A constant 0.002 on 40 images, but each side is one training run on one fold: the per-image CI does not
-    # cover how two training runs differ, so the verdict waits for more folds (claims.Checker._equivalence).
+    # cover how two training runs differ, so the verdict waits for more folds
+    # (mpbench.results.claims.verdicts.equivalence).
     assert claims.loc["mp_iou_unchanged", "verdict"] == "inconclusive"
     assert "more folds" in claims.loc["mp_iou_unchanged", "detail"]
     acc = pd.read_csv(root / "accuracy.csv")
