@@ -287,10 +287,9 @@ def content(root: Path) -> dict:
 
 
 # What this single-node cluster needs beyond the profile: it has no accounting daemon (slurmdbd), so the
-# plugin asks squeue for job states and no account (sacct would hang), and polls 1 s after a submission or
-# a finished job instead of 40 s (the plugin adds 10 s to the wait after every poll that finds nothing
-# finished; jobs of seconds each, as here, spent most of a run waiting for the next poll).
-# Everything else comes from profiles/slurm, found as `--profile slurm`.
+# plugin asks squeue for job states and no account (sacct would hang), and polls every second instead of
+# 40 s (jobs of seconds each, as here, spent most of a run waiting for the next poll; SNAKEMAKE keeps the
+# plugin's back-off from stretching that). Everything else comes from profiles/slurm, found as `--profile slurm`.
 NO_ACCOUNTING = ("--slurm-status-command", "squeue", "--slurm-no-account",
                  "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1")
 # The local cluster as a GPU-only one (as config/cluster.yaml describes Alex): CPU work on a share of a
@@ -298,16 +297,24 @@ NO_ACCOUNTING = ("--slurm-status-command", "squeue", "--slurm-no-account",
 GPU_SHARE = {"cpu": {"type": "cpu", "partition": "a40", "gres": "gpu:a40:1", "runtime_min": 30, "cpus_per_task": 1}}
 
 
+# snakemake, its status polls no further apart than --seconds-between-status-checks (tests/slurm/snakemake_polling.py)
+SNAKEMAKE = (sys.executable, str(REPO / "tests" / "slurm" / "snakemake_polling.py"))
+
+
 def slurm_snakemake(*args):
     """The users' command, from the repository root, against the local cluster."""
-    return run_snakemake("--profile", "slurm", *NO_ACCOUNTING, *args)
+    return subprocess.run([*SNAKEMAKE, "--profile", "slurm", *NO_ACCOUNTING, *args], cwd=REPO, capture_output=True,
+                          text=True, timeout=1500)
 
 
-def slurm_snakemake_started(*args) -> subprocess.Popen:
-    """:func:`slurm_snakemake`, started: the caller does other work while SLURM runs the jobs (most of a
-    SLURM run is waiting for the next status poll), then ``communicate()``s."""
-    return subprocess.Popen([sys.executable, "-m", "snakemake", "--profile", "slurm", *NO_ACCOUNTING, *args],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def slurm_snakemake_started(output: Path, *args) -> subprocess.Popen:
+    """:func:`slurm_snakemake`, started, its stdout and stderr written to ``output``: the caller does other work
+    while SLURM runs the jobs, then waits. A file, not a pipe: a pipe nobody reads fills up with the verbose
+    log and stops snakemake at its next line until the caller reads (which left every SLURM job of the
+    demo test waiting, detected minutes late, until the local run beside it was over)."""
+    with open(output, "w") as out:   # the child keeps its own copy of the descriptor
+        return subprocess.Popen([*SNAKEMAKE, "--profile", "slurm", *NO_ACCOUNTING, *args], cwd=REPO, stdout=out,
+                                stderr=subprocess.STDOUT, text=True)
 
 
 @pytest.mark.slurm
@@ -320,15 +327,16 @@ def test_demo_through_local_slurm_matches_local_run(local_slurm, request, tmp_pa
     of its submission differs from the quantize job's: test_every_timed_job_claims_all_cores_in_a_dry_run)."""
     slurm_cfg = small_config(tmp_path, "slurm", devices=GPU_SHARE, slurm={"gpu_only": True},
                              train={"precisions": ["fp32"]}, quantize={"qat_epochs": 0})
-    started = slurm_snakemake_started("--configfile", str(slurm_cfg), "--verbose")
+    output = tmp_path / "snakemake.out"
+    started = slurm_snakemake_started(output, "--configfile", str(slurm_cfg), "--verbose")
     try:   # the local run (a session fixture) meanwhile, unless an earlier test made it
         small_local_run = request.getfixturevalue("small_local_run")
-        stdout, stderr = started.communicate(timeout=1500)
+        started.wait(timeout=1500)
     finally:
         if started.poll() is None:
             started.kill()
-            started.communicate()
-    log = stdout + stderr
+            started.wait()
+    log = output.read_text()
     assert started.returncode == 0, log[-6000:]
     assert "Using profile slurm for setting default command line arguments" in log
     submitted = re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", log)
