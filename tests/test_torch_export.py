@@ -1,4 +1,5 @@
 """A trained PyTorch U-Net → float32 and int8 TFLite (litert-torch, ai-edge-quantizer), checked like the Keras ones."""
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,10 @@ from mpbench.quantization.tflite_model import TFLiteModel, op_counts, op_details
 
 from conftest import trained_as
 
-pytest.importorskip("litert_torch", reason="pip install 'mpbench[edge-torch]' (the test extra has it)")
+# Looked up, not imported: importing litert_torch (torch, JAX and TensorFlow with it) took 16 s of every
+# pytest process's collection; the tests import it when they run.
+if importlib.util.find_spec("litert_torch") is None:
+    pytest.skip("pip install 'mpbench[edge-torch]' (the test extra has it)", allow_module_level=True)
 pytestmark = pytest.mark.slow
 
 IOU_TOLERANCE = {"float32": 0.005, "int8": 0.02, "fp16": 0.005, "dynamic": 0.02}   # |IoU(TFLite) − IoU(PyTorch)|

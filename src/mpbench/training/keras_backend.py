@@ -37,9 +37,19 @@ class KerasBackend:
         self.x_train, self.y_train = self.rt.to_device(split.x_train, split.y_train, device=where)
         self.x_val, self.y_val = self.rt.to_device(split.x_val, split.y_val, device=where)
         self.rng = np.random.default_rng(settings.run_seed)
-        self.train_step = tf.function(self._step, jit_compile=False)
+        self._compiled_step = None   # traced at the first batch (:meth:`train_step`)
         self._predict = self.rt.predictor(self.model)
         self.rt.reset_peak_memory()
+
+    def train_step(self, xb, yb):
+        """One optimiser step in a graph traced once, at the first batch, for any batch size (as Keras's own
+        ``fit`` traces it: the batch dimension unknown). Traced for the batch's concrete shape, a fold whose
+        size is not a multiple of the batch size was traced a second time for its last, smaller batch (2-4 s
+        of TensorFlow's tracing in every training job, in the untimed first epoch)."""
+        if self._compiled_step is None:
+            spec = [self.tf.TensorSpec([None, *t.shape[1:]], t.dtype) for t in (xb, yb)]
+            self._compiled_step = self.tf.function(self._step, jit_compile=False, input_signature=spec)
+        return self._compiled_step(xb, yb)
 
     def _step(self, xb, yb):
         tf = self.tf
