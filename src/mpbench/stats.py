@@ -22,10 +22,18 @@ Every bootstrap is seeded, so results are deterministic.
 """
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
-from scipy import stats as sps
 
 from .record import Verdict
+
+
+def _scipy_stats():
+    """scipy.stats, imported at the first test that needs it: its 1.2 s import was most of every figure
+    job's start (a figure reads speedups.csv through :mod:`mpbench.results.speedups`, never a test)."""
+    return importlib.import_module("scipy.stats")
+
 
 N_BOOT = 10_000
 SEED = 20230609   # the paper's publication date: any fixed seed, written down
@@ -52,7 +60,7 @@ def paired_difference(a, b, margin: float, n_boot: int = N_BOOT, seed: int | Non
         raise ValueError(f"paired scores must be two equal-length vectors of 2 or more, got {a.shape} and {b.shape}")
     d = a - b
     ci = bootstrap_ci(d, n_boot=n_boot, seed=seed)
-    wilcoxon_p = 1.0 if np.all(d == 0) else float(sps.wilcoxon(d, zero_method="zsplit").pvalue)
+    wilcoxon_p = 1.0 if np.all(d == 0) else float(_scipy_stats().wilcoxon(d, zero_method="zsplit").pvalue)
     tost_p = tost(d, margin)
     return {"n": len(d), "delta": float(d.mean()), "ci_low": ci[0], "ci_high": ci[1], "wilcoxon_p": wilcoxon_p,
             "margin": margin, "tost_p": tost_p, "equivalent": tost_p < 0.05}
@@ -63,8 +71,8 @@ def tost(d, margin: float) -> float:
     d = np.asarray(d, dtype=np.float64)
     if np.ptp(d) <= 1e-12:      # identical or a constant shift (to rounding): the t-tests are degenerate,
         return 0.0 if abs(d.mean()) < margin else 1.0   # the sign is certain
-    lower = sps.ttest_1samp(d, -margin, alternative="greater").pvalue
-    upper = sps.ttest_1samp(d, margin, alternative="less").pvalue
+    lower = _scipy_stats().ttest_1samp(d, -margin, alternative="greater").pvalue
+    upper = _scipy_stats().ttest_1samp(d, margin, alternative="less").pvalue
     return float(max(lower, upper))
 
 
@@ -91,7 +99,7 @@ def cv(seconds) -> float | None:
     v = np.asarray(seconds if seconds is not None else [], dtype=np.float64)
     if len(v) < 2 or not np.all(np.isfinite(v)) or v.mean() <= 0:
         return None
-    return float(sps.variation(v, ddof=1))
+    return float(_scipy_stats().variation(v, ddof=1))
 
 
 def over_folds(values, margin: float | None = None) -> dict:
@@ -105,7 +113,7 @@ def over_folds(values, margin: float | None = None) -> dict:
         return out
     out["mean"] = float(v.mean())
     if len(v) > 1:
-        half = sps.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+        half = _scipy_stats().t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
         out["ci_low"], out["ci_high"] = float(v.mean() - half), float(v.mean() + half)
     return out
 
