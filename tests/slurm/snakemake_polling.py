@@ -9,16 +9,15 @@ jobs compute are the users' (``--profile slurm``).
 """
 from snakemake_interface_executor_plugins.executors.remote import RemoteExecutor
 
-_wait = RemoteExecutor.next_seconds_between_status_checks
+_wait = getattr(RemoteExecutor, "next_seconds_between_status_checks", None)
 
+if isinstance(_wait, property) and _wait.fset is not None:   # else (another interface version): the plugin's own waits
+    @_wait.setter
+    def _capped(executor, seconds):
+        ceiling = executor.workflow.remote_execution_settings.seconds_between_status_checks
+        _wait.fset(executor, None if seconds is None else min(seconds, ceiling))
 
-@_wait.setter
-def _capped(executor, seconds):
-    ceiling = executor.workflow.remote_execution_settings.seconds_between_status_checks
-    executor._next_seconds_between_status_checks = None if seconds is None else min(seconds, ceiling)
-
-
-RemoteExecutor.next_seconds_between_status_checks = _capped
+    RemoteExecutor.next_seconds_between_status_checks = _capped
 
 if __name__ == "__main__":
     from snakemake.cli import main
