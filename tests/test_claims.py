@@ -570,3 +570,21 @@ def test_a_quiet_gpu_grid_with_repeated_runs_is_judged():
     assert v["pytorch_faster_training_than_tensorflow"] == "supported"
     assert v["mp_no_speedup_at_f8"] == "supported" and v["mp_training_faster_on_gpus"] == "supported"
     assert v["mp_training_speedup_up_to_1_6_hpc"] == "contradicted"   # best cell 1.8: outside 1.44-1.76
+
+
+def test_a_contradicted_equivalence_row_shows_the_cell_that_contradicts_it():
+    """Two cells over 2 folds: one whose CI spans the margin and lies furthest from 0 (inconclusive), one whose
+    narrow CI lies below -margin (contradicted). The row is contradicted and shows the contradicting cell's
+    value and CI, not the wider one's (the demo showed `contradicted` beside a CI of [-0.85, 0.68])."""
+    from mpbench.results.claims import verdicts
+    cell = dict(device="cpu", precision="mixed_bf16", filters=8, n=2, tost_p=0.5, method="t over 2 folds", differs="")
+    cells = pd.DataFrame([{**cell, "framework": "pytorch", "delta": -0.083, "ci_low": -0.85, "ci_high": 0.68,
+                           "verdict": "inconclusive"},
+                          {**cell, "framework": "tensorflow", "delta": -0.042, "ci_low": -0.050, "ci_high": -0.034,
+                           "verdict": "contradicted"}])
+    row = verdicts.equivalence(cells, "IoU(mixed) - IoU(baseline)", margin=0.01)
+    assert row["verdict"] == "contradicted"
+    assert (row["measured"], row["ci_low"], row["ci_high"]) == (-0.042, -0.050, -0.034)
+    assert "contradicted, furthest from 0: tensorflow/cpu/mixed_bf16/f8" in row["detail"] and row["n"] == 2
+    inconclusive = verdicts.equivalence(cells.iloc[:1], "x", margin=0.01)   # one verdict: furthest from 0 as before
+    assert inconclusive["verdict"] == "inconclusive" and inconclusive["measured"] == -0.083

@@ -133,17 +133,23 @@ def judge_cells(cells: list[dict], threshold: float, pick: str, detail: str = ""
 
 def equivalence(cells: pd.DataFrame, what: str, margin: float, between_runs: bool = False) -> dict:
     """Equivalence over the cells (over-folds rows of the accuracy table): supported when every
-    cell's 95 % CI lies within ±margin; the cell furthest from 0 is reported, p its TOST p.
+    cell's 95 % CI lies within ±margin. The row reports the cell that decides the verdict — of the cells
+    whose own verdict is the combined one (a contradicted cell when any is), the one furthest from 0 —
+    p its TOST p: a contradicted row never shows a CI that alone would be inconclusive.
 
     ``between_runs``: the two sides are models of separate training runs (not one model and its own
     quantized copy). On one fold their per-image CI covers the images, not how much two training runs
     of the same setting differ: such a cell gives no verdict (``inconclusive``) until more folds ran."""
-    worst = cells.loc[cells["delta"].abs().idxmax()]
+    verdict = combine(list(cells["verdict"]))
+    deciding = cells[cells["verdict"] == verdict]
+    deciding = deciding if len(deciding) else cells
+    worst = deciding.loc[deciding["delta"].abs().idxmax()]
     desc = "/".join(str(worst[k]) for k in ("framework", "device", "precision") if pd.notna(worst[k]))
     desc += f"/f{worst['filters']}" if pd.notna(worst["filters"]) else ""
+    shown = "furthest from 0" if len(deciding) == len(cells) else f"{verdict}, furthest from 0"
     out = {"measured": worst["delta"], "ci_low": worst["ci_low"], "ci_high": worst["ci_high"], "n": len(cells),
-           "p": worst["tost_p"], "verdict": combine(list(cells["verdict"])),
-           "detail": f"{what}; cells: {len(cells)}, furthest from 0: {desc} ({worst['method']}); equivalent when "
+           "p": worst["tost_p"], "verdict": verdict,
+           "detail": f"{what}; cells: {len(cells)}, {shown}: {desc} ({worst['method']}); equivalent when "
                      f"the 95 % CI lies within ±{margin} (stats.iou_margin); p: TOST".lstrip("; ")
                      + (f"; {accuracy.caveat(cells)}" if accuracy.caveat(cells) else "")}
     one_run = cells[pd.to_numeric(cells["n"], errors="coerce").fillna(0) < 2] if between_runs else cells.iloc[:0]
