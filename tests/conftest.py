@@ -164,9 +164,8 @@ def h5_of(*configfiles: Path) -> Path:
     return Path(data_folder(merged["results_dir"], data)) / f"bagls_{data['crop']['size']}.h5"
 
 
-def run_snakemake(*args, timeout=1500):
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=timeout)
+def run_snakemake(*args, timeout=1500, snakemake=(sys.executable, "-m", "snakemake")):
+    return subprocess.run([*snakemake, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
 
 
 def _start_small_local_run(tmp_path_factory) -> tuple[Path, subprocess.Popen]:

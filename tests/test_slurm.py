@@ -303,8 +303,7 @@ SNAKEMAKE = (sys.executable, str(REPO / "tests" / "slurm" / "snakemake_polling.p
 
 def slurm_snakemake(*args):
     """The users' command, from the repository root, against the local cluster."""
-    return subprocess.run([*SNAKEMAKE, "--profile", "slurm", *NO_ACCOUNTING, *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=1500)
+    return run_snakemake("--profile", "slurm", *NO_ACCOUNTING, *args, snakemake=SNAKEMAKE)
 
 
 def slurm_snakemake_started(output: Path, *args) -> subprocess.Popen:

@@ -14,17 +14,17 @@ Each claim names its test (``test:``), a function ``(evidence, claim) -> row`` r
 """
 from .evidence import CELL_KEYS, DEFAULT_EFFECT, Evidence, measurements
 from .report import (
-                     COLUMNS,
-                     PAPER_FOLDS,
-                     PAPER_SETUP,
-                     TESTS,
-                     VERDICT_COLOURS,
-                     check,
-                     departures,
-                     html,
-                     load,
-                     markdown,
-                     write,
+    COLUMNS,
+    PAPER_FOLDS,
+    PAPER_SETUP,
+    TESTS,
+    VERDICT_COLOURS,
+    check,
+    departures,
+    html,
+    load,
+    markdown,
+    write,
 )
 from .verdicts import NOT_MEASURED
 
