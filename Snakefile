@@ -61,7 +61,6 @@ include: "rules/findings.smk"
 localrules:
     all,
     summary,
-    figure,
     figures,
     claims,
 

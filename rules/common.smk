@@ -177,6 +177,19 @@ def figure_files():
     return expand(f"{RESULTS}/figures/{{figure}}.{{ext}}", figure=FIGURE_NAMES, ext=("png", "pdf"))
 
 
+def figure_outputs():
+    """Rule figures' outputs by name (``fig2_png``, ``fig2_pdf`` …); each PNG in the report with its
+    caption (report/figures/<name>.rst)."""
+    outputs = {}
+    for name in FIGURE_NAMES:
+        png = f"{RESULTS}/figures/{name}.png"
+        outputs[f"{name}_png"] = report(
+            png, caption=f"../report/figures/{name}.rst", category="Figures", labels={"figure": name}
+        )
+        outputs[f"{name}_pdf"] = f"{RESULTS}/figures/{name}.pdf"
+    return outputs
+
+
 def planned_files(dag):
     """Every output and log the jobs of this run will write (their folders must be writable), and
     the results lock."""

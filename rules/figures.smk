@@ -1,4 +1,4 @@
-# summary.csv / speedups.csv / energy.csv from every result, then one rule per figure (PNG + PDF, in the report).
+# summary.csv / speedups.csv / energy.csv from every result, then every figure (PNG + PDF, in the report).
 
 
 rule summary:
@@ -19,32 +19,19 @@ rule summary:
         "../workflow/scripts/summary.py"
 
 
-rule figure:
+rule figures:
+    """Every figure in one job: a job each cost more in its start and imports than its drawing."""
     input:
         summary=f"{RESULTS}/summary.csv",
         speedups=f"{RESULTS}/speedups.csv",
         energy=f"{RESULTS}/energy.csv",
     output:
-        png=report(
-            f"{RESULTS}/figures/{{figure}}.png",
-            caption="../report/figure.rst",
-            category="Figures",
-            labels={"figure": "{figure}"},
-        ),
-        pdf=f"{RESULTS}/figures/{{figure}}.pdf",
+        **figure_outputs(),
     log:
-        f"{RESULTS}/logs/figures/{{figure}}.log",
-    wildcard_constraints:
-        figure="|".join(FIGURE_NAMES),
+        f"{RESULTS}/logs/figures.log",
     conda:
         "../envs/plots.yaml"
     params:
         config=lambda wc: {k: config[k] for k in ("train", "figures", "stats")},
     script:
-        "../workflow/scripts/figure.py"
-
-
-rule figures:
-    """Target: every figure (with figures.only_existing, from whatever results exist)."""
-    input:
-        figure_files(),
+        "../workflow/scripts/figures.py"

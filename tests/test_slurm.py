@@ -120,7 +120,7 @@ def test_light_rules_are_local_rules():
     for path in [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]:
         for block in re.findall(r"^\s*localrules:\n((?:\s+\w+,?\n)+)", path.read_text(), re.M):
             declared |= set(re.findall(r"\w+", block))
-    assert declared == set(stages.LOCAL_RULES) == {"all", "synthetic_bagls", "summary", "figure", "figures", "claims"}
+    assert declared == set(stages.LOCAL_RULES) == {"all", "synthetic_bagls", "summary", "figures", "claims"}
 
 
 def checks_jobs(config):
@@ -341,7 +341,7 @@ def test_demo_through_local_slurm_matches_local_run(local_slurm, request, tmp_pa
     submitted = re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+)", log)
     jobs_run = int(re.search(r"(\d+) of \d+ steps \(100%\) done", log).group(1))
     local_jobs = re.findall(r"^localrule (\w+):", log, re.M)
-    assert set(local_jobs) == {"all", "synthetic_bagls", "summary", "figure", "claims"}
+    assert set(local_jobs) == {"all", "synthetic_bagls", "summary", "figures", "claims"}
     # per framework train, infer, quantize, edgetpu_compile, edgetpu_infer; preprocess
     assert len(submitted) == jobs_run - len(local_jobs) >= 11
     sbatch_calls = re.findall(r"sbatch call: (.*)", log)

@@ -1,4 +1,4 @@
-"""Draw one named figure from the summary tables into PNG and PDF."""
+"""Draw the named figures from the summary tables into PNG and PDF."""
 from __future__ import annotations
 
 import logging
@@ -29,19 +29,38 @@ def note_differences(fig, summary) -> str:
 def make_figure(name: str, summary_csv, speedups_csv, config: dict, png, pdf, energy_csv=None) -> None:
     """Figure ``name`` (:data:`mpbench.figures.FIGURE_NAMES`) as PNG and PDF; the energy figure reads
     ``energy_csv``."""
+    make_figures(summary_csv, speedups_csv, config, {name: (png, pdf)}, energy_csv=energy_csv)
+
+
+def make_figures(summary_csv, speedups_csv, config: dict, outputs: dict, energy_csv=None) -> None:
+    """Every figure of ``outputs`` (name → (png, pdf)), the tables read once: rule ``figures``, one job
+    for all of them (a job per figure cost each its own start and imports, longer than its drawing).
+    A figure that cannot be drawn does not stop the others; the error then names every such figure."""
     summary, speedups = read_tables(summary_csv, speedups_csv)
     grid = paper_figures.grid_from_tables(summary, config)
     figcfg = config.get("figures", {})
-    kwargs = {}
-    if name == "fig2":
-        kwargs["reference_overlay"] = bool(figcfg["reference_overlay"])
-    if name == "fig3":
-        kwargs["margin"] = config.get("stats", {}).get("iou_margin")
-    if name == "fig4":
-        kwargs["device"] = figcfg.get("fig4_device") or grid["devices"][0]
-    if name == "energy":
-        kwargs["energy"] = energy_table.read(energy_csv) if energy_csv else None
-    fig = paper_figures.FIGURES[name](summary, speedups, grid, **kwargs)
-    note_differences(fig, summary)
-    save(fig, png, pdf)
-    log.info("%s: %d summary rows (%d ok) → %s", name, len(summary), int((summary["status"] == "ok").sum()), png)
+    energy = energy_table.read(energy_csv) if energy_csv and "energy" in outputs else None
+    failed = {}
+    for name, (png, pdf) in outputs.items():
+        kwargs = {}
+        if name == "fig2":
+            kwargs["reference_overlay"] = bool(figcfg["reference_overlay"])
+        if name == "fig3":
+            kwargs["margin"] = config.get("stats", {}).get("iou_margin")
+        if name == "fig4":
+            kwargs["device"] = figcfg.get("fig4_device") or grid["devices"][0]
+        if name == "energy":
+            kwargs["energy"] = energy
+        try:
+            fig = paper_figures.FIGURES[name](summary, speedups, grid, **kwargs)
+            note_differences(fig, summary)
+            save(fig, png, pdf)
+        except Exception as e:   # noqa: BLE001 - every figure is tried; the job then fails naming them all
+            log.exception("%s could not be drawn", name)
+            failed[name] = f"{type(e).__name__}: {e}"
+            continue
+        log.info("%s: %d summary rows (%d ok) → %s", name, len(summary), int((summary["status"] == "ok").sum()),
+                 png)
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(outputs)} figures could not be drawn (the log has each "
+                           "traceback): " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
