@@ -71,7 +71,8 @@ def train_h5(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def trained(train_h5, tmp_path_factory):
-    """Models trained for 8 epochs on the 64×64 data (val IoU > 0.6), by framework and precision.
+    """Models trained on the 64×64 data, by framework and precision: fp32 for 8 epochs (val IoU > 0.5), the
+    other precisions for 2 (their tests read the dtypes, the weights and the records, not the accuracy).
 
     Returns a function ``(framework, precision) -> (settings, model_path)``; each model is trained
     once per session, on first use. ``get.record(framework, precision)`` is the record
@@ -86,12 +87,12 @@ def trained(train_h5, tmp_path_factory):
     def get(framework: str, precision: str = "fp32"):
         if (framework, precision) not in cache:
             s = RunSettings(framework=framework, device="cpu", device_type="cpu", precision=precision, filters=8,
-                              fold=0, batch_size=16, learning_rate=3e-3, max_epochs=8, patience=10,
-                              channels_last=False, threads=2)
+                              fold=0, batch_size=16, learning_rate=3e-3, max_epochs=8 if precision == "fp32" else 2,
+                              patience=10, channels_last=False, threads=2)
             out = root / framework / precision
             model = out / ("model.pt" if framework == "pytorch" else "model.keras")
             result = loop.train(s, train_h5, out / "result.json", model, out / "checkpoint")
-            assert result.iou > 0.5, result.iou
+            assert result.iou > 0.5 or precision != "fp32", result.iou
             cache[framework, precision] = (s, model)
             records[framework, precision] = result
         return cache[framework, precision]

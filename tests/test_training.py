@@ -92,7 +92,7 @@ def test_trainer_learns_and_records(framework, trained):
 @pytest.mark.slow
 @pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
 def test_mixed_bf16_trains_on_cpu(framework, train_h5, tmp_path, trained):
-    if framework == "pytorch":   # trained for the inference tests anyway (8 epochs, val IoU > 0.5)
+    if framework == "pytorch":   # trained for the inference tests anyway (2 epochs)
         result = trained.record(framework, "mixed_bf16")
     else:
         result, _ = run(settings(framework, precision="mixed_bf16", max_epochs=2), train_h5, tmp_path)
