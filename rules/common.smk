@@ -179,7 +179,8 @@ def figure_files():
 
 def figure_outputs():
     """Rule figures' outputs by name (``fig2_png``, ``fig2_pdf`` …); each PNG in the report with its
-    caption (report/figures/<name>.rst)."""
+    caption (report/figures/<name>.rst: Snakemake reads the path from the folder of the file defining the
+    rule, rules/)."""
     outputs = {}
     for name in FIGURE_NAMES:
         png = f"{RESULTS}/figures/{name}.png"

@@ -1,3 +1,4 @@
+import math
 import os
 import subprocess
 import sys
@@ -92,6 +93,7 @@ def trained(train_h5, tmp_path_factory):
             out = root / framework / precision
             model = out / ("model.pt" if framework == "pytorch" else "model.keras")
             result = loop.train(s, train_h5, out / "result.json", model, out / "checkpoint")
+            assert result.status == "ok" and math.isfinite(result.iou), (precision, result.status, result.iou)
             assert result.iou > 0.5 or precision != "fp32", result.iou
             cache[framework, precision] = (s, model)
             records[framework, precision] = result

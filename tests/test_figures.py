@@ -300,8 +300,8 @@ def test_fig3_shows_the_equivalence_band_around_the_baseline(summary, speedups):
 
 
 def test_a_figure_that_cannot_be_drawn_is_named_after_the_others_are_drawn(summary, speedups, tmp_path, monkeypatch):
-    """make_figures (rule figures' one job, the tables read once): a figure that cannot be drawn does not stop
-    the others, and the job's error names it."""
+    """make_figures (rule figures' one job, the tables read once): a figure that cannot be drawn does not keep
+    the others from being drawn, and the error afterwards names it (the job fails)."""
     from mpbench.figures.make import make_figures
     summary.to_csv(tmp_path / "summary.csv", index=False)
     speedups.to_csv(tmp_path / "speedups.csv", index=False)

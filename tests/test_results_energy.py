@@ -215,7 +215,8 @@ def test_energy_figure_stacks_cpu_on_gpu_and_says_when_nothing_was_measured():
 
 
 def test_the_workflow_draws_the_energy_figure_from_energy_csv(tmp_path):
-    """make_figure (what rule figures draws each figure with) reads energy.csv; the same records through summary.csv."""
+    """The energy figure (make_figure: one figure through make_figures, rule figures' function) reads energy.csv;
+    the same records through summary.csv."""
     from mpbench.figures.make import make_figure
     from mpbench.results.tables import write_tables
     paths = [tmp_path / "train.json", tmp_path / "infer.json"]

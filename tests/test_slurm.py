@@ -321,10 +321,10 @@ def slurm_snakemake_started(output: Path, *args) -> subprocess.Popen:
 def test_demo_through_local_slurm_matches_local_run(local_slurm, request, tmp_path):
     """The demo with `snakemake --profile slurm` on a GPU-only cluster: every job but the light local ones goes
     through sbatch with a GPU share, and the results equal a local run's. The SLURM side runs PyTorch's fp32
-    cell: its files are compared with the same cell of the local run, exactly (TensorFlow's oneDNN CPU kernels
-    are not bitwise reproducible across processes, and its jobs are submitted by the same rules, one per
-    framework). Every rule but qat runs (a QAT job is ~40-60 s of fixed cost here, and nothing of its
-    submission differs from the quantize job's: test_every_timed_job_claims_all_cores_in_a_dry_run)."""
+    cell, compared exactly with the same cell of the local run (TensorFlow's oneDNN CPU kernels are not bitwise
+    reproducible across processes). Every rule runs but qat and TensorFlow's train_/infer_bench_ rules: those
+    are made from the same templates as PyTorch's, and a QAT job is ~40-60 s of fixed cost here while nothing
+    of its submission differs from the quantize job's (test_every_timed_job_claims_all_cores_in_a_dry_run)."""
     slurm_cfg = small_config(tmp_path, "slurm", devices=GPU_SHARE, slurm={"gpu_only": True},
                              train={"frameworks": ["pytorch"], "precisions": ["fp32"]}, quantize={"qat_epochs": 0})
     output = tmp_path / "snakemake.out"
@@ -351,12 +351,12 @@ def test_demo_through_local_slurm_matches_local_run(local_slurm, request, tmp_pa
     assert len(sbatch_calls) == len(submitted)
     assert all(re.search(r"-p '?a40'?", c) and "--gres=gpu:a40:1" in c for c in sbatch_calls), sbatch_calls
 
-    def same_cells(files):   # the cells both runs have: PyTorch's fp32
-        return [f for f in files if "mixed_bf16" not in f and "tensorflow" not in f
-                and not f.endswith(("qat.json", "_qat_int8.tflite"))]
+    def in_both(path: str) -> bool:   # the cell both runs have: PyTorch's fp32
+        return "mixed_bf16" not in path and "tensorflow" not in path and not path.endswith(("qat.json",
+                                                                                              "_qat_int8.tflite"))
     a, b = content(small_local_run), content(tmp_path / "slurm")
-    a = {k: v for k, v in a.items() if k in ("h5", "files") or k in same_cells([k])}
-    a["files"] = same_cells(a["files"])
+    a = {k: v for k, v in a.items() if k in ("h5", "files") or in_both(k)}
+    a["files"] = [f for f in a["files"] if in_both(f)]
     assert a["files"] == b["files"] and "figures/fig2.png" in a["files"]
     assert any(k.startswith("train/pytorch/") for k in a) and any(k.startswith("quantize/pytorch/") for k in a)
     assert a == b   # data, PyTorch's training losses, the quantized ops: exactly

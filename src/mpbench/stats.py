@@ -30,7 +30,7 @@ from .record import Verdict
 
 
 def _scipy_stats():
-    """scipy.stats, imported at the first test that needs it: its 1.2 s import was most of every figure
+    """scipy.stats, imported at the first test that needs it: its 1.2 s import was most of the figures
     job's start (a figure reads speedups.csv through :mod:`mpbench.results.speedups`, never a test)."""
     return importlib.import_module("scipy.stats")
 

@@ -35,27 +35,27 @@ def make_figure(name: str, summary_csv, speedups_csv, config: dict, png, pdf, en
 def make_figures(summary_csv, speedups_csv, config: dict, outputs: dict, energy_csv=None) -> None:
     """Every figure of ``outputs`` (name → (png, pdf)), the tables read once: rule ``figures``, one job
     for all of them (a job per figure cost each its own start and imports, longer than its drawing).
-    A figure that cannot be drawn does not stop the others; the error then names every such figure."""
+    Every figure is tried; if any cannot be drawn, the error afterwards names each such figure, and the
+    job fails: Snakemake then removes all of its outputs (``--keep-incomplete`` keeps the ones drawn)."""
     summary, speedups = read_tables(summary_csv, speedups_csv)
     grid = paper_figures.grid_from_tables(summary, config)
     figcfg = config.get("figures", {})
-    energy = energy_table.read(energy_csv) if energy_csv and "energy" in outputs else None
     failed = {}
     for name, (png, pdf) in outputs.items():
-        kwargs = {}
-        if name == "fig2":
-            kwargs["reference_overlay"] = bool(figcfg["reference_overlay"])
-        if name == "fig3":
-            kwargs["margin"] = config.get("stats", {}).get("iou_margin")
-        if name == "fig4":
-            kwargs["device"] = figcfg.get("fig4_device") or grid["devices"][0]
-        if name == "energy":
-            kwargs["energy"] = energy
         try:
+            kwargs = {}
+            if name == "fig2":
+                kwargs["reference_overlay"] = bool(figcfg["reference_overlay"])
+            if name == "fig3":
+                kwargs["margin"] = config.get("stats", {}).get("iou_margin")
+            if name == "fig4":
+                kwargs["device"] = figcfg.get("fig4_device") or grid["devices"][0]
+            if name == "energy":
+                kwargs["energy"] = energy_table.read(energy_csv) if energy_csv else None
             fig = paper_figures.FIGURES[name](summary, speedups, grid, **kwargs)
             note_differences(fig, summary)
             save(fig, png, pdf)
-        except Exception as e:   # noqa: BLE001 - every figure is tried; the job then fails naming them all
+        except Exception as e:   # every figure is tried; the job then fails naming each one that was not drawn
             log.exception("%s could not be drawn", name)
             failed[name] = f"{type(e).__name__}: {e}"
             continue
