@@ -213,7 +213,11 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group(group))
     if os.environ.get("PYTEST_XDIST_WORKER"):   # the longest groups first, so the other worker takes the rest
         order = {g: i for i, g in enumerate(dict.fromkeys(SHARED_GROUPS.values()))}
-        items.sort(key=lambda item: order.get(_shared_group(item), len(order)))
+
+        def group_of(item):   # the shared group, or one a test names itself (@pytest.mark.xdist_group)
+            mark = item.get_closest_marker("xdist_group")
+            return mark.args[0] if mark and mark.args else None
+        items.sort(key=lambda item: order.get(group_of(item), len(order)))
 
 
 def pytest_collection_finish(session):

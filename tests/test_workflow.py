@@ -78,7 +78,8 @@ def test_report_includes_the_figures(small_local_run, tmp_path):
     assert all(any(n.endswith(f"{fig}.png") for n in names) for fig in FIGURES), names
 
 
-def test_a_blown_up_run_is_recorded_and_the_grid_goes_on(tmp_path):
+@pytest.mark.xdist_group("workflow")   # after the workflow tests, in their worker: handed out last by file name,
+def test_a_blown_up_run_is_recorded_and_the_grid_goes_on(tmp_path):   # it kept the other worker idle for its 40 s
     """lr 1e6: TensorFlow's weights grow huge without a NaN; their int8 model may not run in the
     interpreter. Every job still finishes, a failure is a status, and the figures are drawn."""
     from conftest import small_config
