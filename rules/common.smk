@@ -173,8 +173,12 @@ def summary_inputs(wildcards):
     return wanted
 
 
+def figure_file(name, ext):
+    return f"{RESULTS}/figures/{name}.{ext}"
+
+
 def figure_files():
-    return expand(f"{RESULTS}/figures/{{figure}}.{{ext}}", figure=FIGURE_NAMES, ext=("png", "pdf"))
+    return [figure_file(name, ext) for name in FIGURE_NAMES for ext in ("png", "pdf")]
 
 
 def figure_outputs():
@@ -183,11 +187,13 @@ def figure_outputs():
     rule, rules/)."""
     outputs = {}
     for name in FIGURE_NAMES:
-        png = f"{RESULTS}/figures/{name}.png"
         outputs[f"{name}_png"] = report(
-            png, caption=f"../report/figures/{name}.rst", category="Figures", labels={"figure": name}
+            figure_file(name, "png"),
+            caption=f"../report/figures/{name}.rst",
+            category="Figures",
+            labels={"figure": name},
         )
-        outputs[f"{name}_pdf"] = f"{RESULTS}/figures/{name}.pdf"
+        outputs[f"{name}_pdf"] = figure_file(name, "pdf")
     return outputs
 
 
