@@ -22,7 +22,7 @@ from ..data.dataset import load_h5, pixel_scale_offset, split_fold
 from ..frameworks.keras_runtime import cpu_only, dice_loss, load_keras_model
 from ..models import UNetSpec
 from ..record import Status
-from .convert import check_pixel_input, quiet_convert
+from .convert import check_pixel_input, keras_converter, quiet_convert
 from .tflite_model import describe_ops, evaluate_tflite
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def qat(settings, *, model_path, h5_path, tflite_path, result_path, epochs: int,
     _reset_normalisation(export, settings.normalisation)
     _fix_pixel_input_range(export)
 
-    conv = tf.lite.TFLiteConverter.from_keras_model(export)
+    conv = keras_converter(export)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.inference_input_type = tf.uint8
     conv.inference_output_type = tf.uint8
