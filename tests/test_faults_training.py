@@ -17,7 +17,7 @@ from mpbench.training import checkpoint, loop
 
 pytestmark = pytest.mark.slow
 EXT = {"pytorch": "pt", "tensorflow": "keras"}
-LAST = {"pytorch": "last.pt", "tensorflow": "last.weights.h5"}
+LAST = {"pytorch": "last.pt", "tensorflow": "last_weights.npz"}
 
 
 @pytest.fixture(scope="module")

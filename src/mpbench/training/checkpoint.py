@@ -32,7 +32,8 @@ from ..preflight import locks
 
 log = logging.getLogger(__name__)
 STATE_FILE = "loop_state.json"
-CHECKPOINT_FORMAT = 3   # 3: no pickled objects (format 2's Keras RNG state was one; such checkpoints are stale)
+CHECKPOINT_FORMAT = 4   # 4: Keras weights as .npz (3: Keras' HDF5); 3: no pickled objects (format 2's Keras RNG
+#                          state was one). Checkpoints of an older format are stale
 NOT_LOADED = "it does not load"   # the backend may have changed weights or optimiser state trying
 STOPPING_RULES = ("max_epochs", "patience", "emulated_max_epochs")   # may change between attempts: the epochs
 #                                                                     done stay valid
