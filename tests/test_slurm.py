@@ -323,7 +323,7 @@ def test_demo_through_local_slurm_matches_local_run(local_slurm, request, tmp_pa
     through sbatch with a GPU share, and the results equal a local run's. The SLURM side runs PyTorch's fp32
     cell, compared exactly with the same cell of the local run (TensorFlow's oneDNN CPU kernels are not bitwise
     reproducible across processes). Every rule runs but qat and TensorFlow's train_/infer_bench_ rules: those
-    are made from the same templates as PyTorch's, and a QAT job is ~40-60 s of fixed cost here while nothing
+    are made from the same templates as PyTorch's, and a QAT job is ~25 s of fixed cost here while nothing
     of its submission differs from the quantize job's (test_every_timed_job_claims_all_cores_in_a_dry_run)."""
     slurm_cfg = small_config(tmp_path, "slurm", devices=GPU_SHARE, slurm={"gpu_only": True},
                              train={"frameworks": ["pytorch"], "precisions": ["fp32"]}, quantize={"qat_epochs": 0})

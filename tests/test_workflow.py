@@ -85,7 +85,7 @@ def test_a_blown_up_run_is_recorded_and_the_grid_goes_on(tmp_path):   # it kept 
     from conftest import small_config
     cfg = small_config(tmp_path, "blown", train={"learning_rate": 1.0e6, "frameworks": ["tensorflow"],
                                                  "precisions": ["fp32"]},
-                       quantize={"qat_epochs": 0})   # QAT (~1 min of fixed cost) is checked on small_local_run
+                       quantize={"qat_epochs": 0})   # QAT (~25 s of fixed cost) is checked on small_local_run
     run = run_snakemake("--cores", "2", "--configfile", str(cfg), "--quiet")
     assert run.returncode == 0, run.stderr[-4000:]
     summary = pd.read_csv(tmp_path / "blown" / "summary.csv")
