@@ -25,13 +25,14 @@ def exported(trained, train_h5):
     import torch
 
     from mpbench.frameworks.torch_runtime import TorchRuntime
-    from mpbench.quantization.torch_export import convert_torch, pixel_input_module
+    from mpbench.quantization.torch_export import export_float32, pixel_input_module, quantize_float32
     s, path = trained("pytorch", "fp32")
     model = TorchRuntime(s).load_model(path)
     split = split_fold(load_h5(train_h5), 0)
     module = pixel_input_module(model, s.normalisation)
     size = split.x_val.shape[1]
-    flats = {v: convert_torch(module, v, size, split.x_train[:16]) for v in IOU_TOLERANCE}
+    float32 = export_float32(module, size)   # exported once, every variant made from it (as the quantize job)
+    flats = {v: quantize_float32(float32, v, split.x_train[:16]) for v in IOU_TOLERANCE}
     with torch.no_grad():   # the trained model itself, as training evaluates it
         x = torch.from_numpy(normalise(split.x_val, s.normalisation)[:, None])
         probs = torch.sigmoid(model(x)).numpy()[:, 0]

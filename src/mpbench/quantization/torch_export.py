@@ -119,13 +119,6 @@ def quantize_float32(flat: bytes, variant: str, representative_images: np.ndarra
     return bytes(q.quantize(calibration, enable_progress_report=False).quantized_model)
 
 
-def convert_torch(module, variant: str, input_size: int, representative_images: np.ndarray | None = None) -> bytes:
-    """TFLite flatbuffer of an edge module (:func:`pixel_input_module`) in ``variant``."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown PyTorch TFLite variant {variant!r}; choose from {VARIANTS}")
-    return quantize_float32(export_float32(module, input_size), variant, representative_images)
-
-
 def load_trained(settings, model_path):
     """The trained model in float32 on the CPU, whatever device and precision trained it (a missing or
     damaged file is named with the rule that writes it)."""
