@@ -114,7 +114,7 @@ def test_a_longer_run_of_the_same_cell_still_resumes(two_h5, tmp_path, monkeypat
 @pytest.mark.parametrize("framework", ["pytorch", "tensorflow"])
 def test_a_checkpoint_that_does_not_load_is_set_aside(framework, two_h5, tmp_path, monkeypatch, caplog):
     out, paths = cell(tmp_path, framework)
-    s = settings(framework, max_epochs=3)
+    s = settings(framework, max_epochs=3, samples_limit=16)   # 16 training frames: resuming is under test
     state = killed_in_epoch_3(monkeypatch, s, two_h5[0], paths)
     last = paths["checkpoint_dir"] / state["last_dir"] / LAST[framework]
     garbage = b"\0" * last.stat().st_size
@@ -132,12 +132,13 @@ def test_a_checkpoint_that_does_not_load_is_set_aside(framework, two_h5, tmp_pat
 def test_a_truncated_checkpoint_is_set_aside(two_h5, tmp_path, monkeypatch, caplog):
     """"PytorchStreamReader failed reading zip archive" on every rerun: the cell was blocked for good."""
     out, paths = cell(tmp_path)
-    state = killed_in_epoch_3(monkeypatch, settings(max_epochs=3), two_h5[0], paths)
+    s = settings(max_epochs=3, samples_limit=16)
+    state = killed_in_epoch_3(monkeypatch, s, two_h5[0], paths)
     last = paths["checkpoint_dir"] / state["last_dir"] / "last.pt"
     size = last.stat().st_size
     last.write_bytes(last.read_bytes()[: size // 3])
     with caplog.at_level(logging.INFO):
-        rec = loop.train(settings(max_epochs=3), two_h5[0], **paths)
+        rec = loop.train(s, two_h5[0], **paths)
     assert f"{state['last_dir']}/last.pt is {size // 3} bytes, its state recorded {size} (cut short?)" in caplog.text
     aside(out, "damaged")
     assert rec.status == "ok" and rec.details["resumed_at_epochs"] == []
