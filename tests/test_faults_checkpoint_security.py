@@ -4,7 +4,6 @@ still resume in both frameworks, and hold nothing that needs unpickling."""
 import json
 import logging
 
-import h5py
 import numpy as np
 import pytest
 from test_faults_training import LAST, aside, cell, killed_in_epoch_3, settings
@@ -104,9 +103,6 @@ def load_without_code(path):
         return np.load(path, allow_pickle=False)
     if path.suffix == ".json":
         return json.loads(path.read_text())
-    if path.suffix == ".h5":
-        with h5py.File(path) as f:
-            return list(f)
     raise AssertionError(f"unexpected checkpoint file {path}")
 
 

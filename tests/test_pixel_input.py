@@ -74,12 +74,19 @@ def test_the_converter_gives_what_from_keras_model_gives(variant, monkeypatch):
     """mpbench converts a module holding the variables and the inference function (keras_converter), not
     the whole Keras model (from_keras_model, seconds slower): the same ops, bitwise the same outputs, and the
     signature named after the model's input and output."""
+    import keras
     import tensorflow as tf
 
     from mpbench.models import UNetSpec
     from mpbench.models.unet_keras import build_unet
     from mpbench.quantization import convert as conversion
-    model = pixel_input_model(build_unet(UNetSpec(8, upsampling="edgetpu"), input_size=32, batch_size=1), "symmetric")
+    unet = build_unet(UNetSpec(8, upsampling="edgetpu"), input_size=32, batch_size=1)
+    rng = np.random.default_rng(0)
+    for layer in unet.layers:   # batch norm's moving statistics as training leaves them, not 0 and 1: folded in
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(rng.normal(0, 0.5, layer.moving_mean.shape))
+            layer.moving_variance.assign(rng.uniform(0.5, 2, layer.moving_variance.shape))
+    model = pixel_input_model(unet, "symmetric")
     reps = np.random.default_rng(1).integers(0, 256, (4, 32, 32), dtype=np.uint8)
     ours = convert(model, variant, reps)
     monkeypatch.setattr(conversion, "keras_converter", tf.lite.TFLiteConverter.from_keras_model)

@@ -93,7 +93,7 @@ def atomic_path(path: str | Path):
     except OSError as e:
         raise write_error(path, e) from e
     base, dot, rest = path.name.partition(".")
-    # Keep every suffix (Keras insists on ".weights.h5" / ".keras").
+    # Keep every suffix (Keras insists on ".keras"; np.savez would append ".npz" to a name without it).
     tmp = path.with_name(f".{base}.{os.getpid()}.tmp{dot}{rest}")
     try:
         yield tmp

@@ -60,10 +60,10 @@ def keras_converter(model):
 
     It converts what ``TFLiteConverter.from_keras_model`` converts, to the same ops and bitwise the same
     outputs, with a ``serving_default`` signature named after the model's input and output layers
-    (tests/test_quantization.py). ``from_keras_model`` first saves the whole Keras object graph as a
-    SavedModel, tracing every layer's functions for it: for the U-Net that was ~3 s per variant in Keras 3 and
-    ~13 s of the QAT export's 18 s in tf_keras (2 cores). Here the SavedModel holds only the model's variables
-    and its one inference function.
+    (tests/test_pixel_input.py for Keras 3, tests/test_qat.py for tf_keras). ``from_keras_model`` first
+    saves the whole Keras object graph as a SavedModel, tracing every layer's functions for it: for the
+    U-Net that was ~3 s per variant in Keras 3 and ~13 s of the QAT export's 18 s in tf_keras (2 cores).
+    Here the SavedModel holds only the model's variables and its one inference function.
     """
     import tensorflow as tf
     inp = model.inputs[0]

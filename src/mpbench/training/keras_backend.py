@@ -124,9 +124,11 @@ class KerasBackend:
         with np.load(path, allow_pickle=False) as z:
             values = [z[f"arr_{i}"] for i in range(len(z.files))]
         weights = self.model.weights
-        if [v.shape for v in values] != [tuple(w.shape) for w in weights]:
-            raise ValueError(f"{path} holds {len(values)} arrays that do not match the model's {len(weights)} "
-                             "weights (another model size or architecture)")
+        got, want = [v.shape for v in values], [tuple(w.shape) for w in weights]
+        if got != want:
+            i = next(i for i in range(max(len(got), len(want))) if got[i:i + 1] != want[i:i + 1])
+            raise ValueError(f"{path} holds {len(got)} arrays for the model's {len(want)} weights; from array {i} on "
+                             "they do not match (another model size or architecture)")
         for w, v in zip(weights, values, strict=True):
             w.assign(v)
 
