@@ -114,16 +114,20 @@ class KerasBackend:
     # generator's state as JSON. Format 3 kept the weights in Keras' HDF5 (save_weights: ~0.1 s a save for
     # f=8, 20 saves in a 10-epoch run; np.savez: milliseconds); format 2 a pickled object array. Both are set
     # aside as stale (mpbench.training.checkpoint.CHECKPOINT_FORMAT), never read.
-    def _save_weights(self, path: Path) -> None:
+    @staticmethod
+    def _write_arrays(path: Path, variables) -> None:
         with atomic_path(path) as tmp:
-            np.savez(tmp, *[v.numpy() for v in self.model.weights])
+            np.savez(tmp, *[v.numpy() for v in variables])
+
+    @staticmethod
+    def _read_arrays(path: Path) -> list[np.ndarray]:
+        with np.load(path, allow_pickle=False) as z:
+            return [z[f"arr_{i}"] for i in range(len(z.files))]
 
     def _load_weights(self, path: Path) -> None:
-        """The arrays :meth:`_save_weights` wrote, into the model; refuses a file whose arrays do not match
-        the model's weights in number and shapes (assigning nothing then)."""
-        with np.load(path, allow_pickle=False) as z:
-            values = [z[f"arr_{i}"] for i in range(len(z.files))]
-        weights = self.model.weights
+        """The arrays :meth:`_write_arrays` wrote of the model's weights, into the model; refuses a file whose
+        arrays do not match the model's weights in number and shapes (assigning nothing then)."""
+        values, weights = self._read_arrays(path), self.model.weights
         got, want = [v.shape for v in values], [tuple(w.shape) for w in weights]
         if got != want:
             i = next(i for i in range(max(len(got), len(want))) if got[i:i + 1] != want[i:i + 1])
@@ -134,22 +138,19 @@ class KerasBackend:
 
     def save_checkpoint(self, folder: Path):
         folder = Path(folder)
-        self._save_weights(folder / "last_weights.npz")
-        with atomic_path(folder / "last_optimizer.npz") as tmp:
-            np.savez(tmp, *[v.numpy() for v in self.opt.variables])
+        self._write_arrays(folder / "last_weights.npz", self.model.weights)
+        self._write_arrays(folder / "last_optimizer.npz", self.opt.variables)
         io.write_json(folder / RNG_FILE, self.rng.bit_generator.state)
 
     def load_checkpoint(self, folder: Path):
         folder = Path(folder)
         self._load_weights(folder / "last_weights.npz")
-        with np.load(folder / "last_optimizer.npz", allow_pickle=False) as z:
-            values = [z[f"arr_{i}"] for i in range(len(z.files))]
-        for var, val in zip(self.opt.variables, values, strict=True):
+        for var, val in zip(self.opt.variables, self._read_arrays(folder / "last_optimizer.npz"), strict=True):
             var.assign(val)
         self.rng.bit_generator.state = io.read_json(folder / RNG_FILE)
 
     def save_best(self, folder: Path):
-        self._save_weights(Path(folder) / "best_weights.npz")
+        self._write_arrays(Path(folder) / "best_weights.npz", self.model.weights)
 
     def restore_best(self, folder: Path):
         self._load_weights(Path(folder) / "best_weights.npz")
