@@ -215,9 +215,9 @@ def test_energy_figure_stacks_cpu_on_gpu_and_says_when_nothing_was_measured():
 
 
 def test_the_workflow_draws_the_energy_figure_from_energy_csv(tmp_path):
-    """The energy figure (make_figure: one figure through make_figures, rule figures' function) reads energy.csv;
+    """The energy figure (through make_figures, rule figures' function) reads energy.csv;
     the same records through summary.csv."""
-    from mpbench.figures.make import make_figure
+    from mpbench.figures.make import make_figures
     from mpbench.results.tables import write_tables
     paths = [tmp_path / "train.json", tmp_path / "infer.json"]
     record.write(paths[0], pair_grid(0.6))
@@ -226,6 +226,6 @@ def test_the_workflow_draws_the_energy_figure_from_energy_csv(tmp_path):
     energy.write(paths, tmp_path / "energy.csv", ENERGY)
     cfg = {"train": {k: GRID[k] for k in ("frameworks", "devices", "precisions", "filters")},
            "figures": {"baseline": "fp32"}}
-    make_figure("energy", tmp_path / "summary.csv", tmp_path / "speedups.csv", cfg, tmp_path / "e.png",
-                tmp_path / "e.pdf", energy_csv=tmp_path / "energy.csv")
+    make_figures(tmp_path / "summary.csv", tmp_path / "speedups.csv", cfg, {"energy": (tmp_path / "e.png",
+                 tmp_path / "e.pdf")}, energy_csv=tmp_path / "energy.csv")
     assert (tmp_path / "e.png").stat().st_size > 10_000 and (tmp_path / "e.pdf").stat().st_size > 1000

@@ -26,14 +26,9 @@ def note_differences(fig, summary) -> str:
     return note
 
 
-def make_figure(name: str, summary_csv, speedups_csv, config: dict, png, pdf, energy_csv=None) -> None:
-    """Figure ``name`` (:data:`mpbench.figures.FIGURE_NAMES`) as PNG and PDF; the energy figure reads
-    ``energy_csv``."""
-    make_figures(summary_csv, speedups_csv, config, {name: (png, pdf)}, energy_csv=energy_csv)
-
-
 def make_figures(summary_csv, speedups_csv, config: dict, outputs: dict, energy_csv=None) -> None:
-    """Every figure of ``outputs`` (name → (png, pdf)), the tables read once: rule ``figures``, one job
+    """Every figure of ``outputs`` (name in :data:`mpbench.figures.FIGURE_NAMES` → (png, pdf); the energy
+    figure reads ``energy_csv``), the tables read once: rule ``figures``, one job
     for all of them (a job per figure cost each its own start and imports, longer than its drawing).
     Every figure is tried; if any cannot be drawn, the error afterwards names each such figure, and the
     job fails: Snakemake then removes all of its outputs (``--keep-incomplete`` keeps the ones drawn)."""
